@@ -1,0 +1,115 @@
+// Autograd graph nodes. An op that records history creates one Node whose
+// `next_edges` point at the nodes of its differentiable inputs, and whose
+// apply() maps gradients of its outputs to gradients of those inputs.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../tensor.h"
+
+namespace ember {
+
+struct Node;
+
+struct Edge {
+  std::shared_ptr<Node> fn;  // null: that input needs no gradient
+  uint32_t input_nr = 0;     // which output of `fn` the gradient belongs to
+  bool valid() const { return fn != nullptr; }
+};
+
+// What the engine needs to make a zero gradient for an output nobody used.
+struct OutputMeta {
+  Shape shape;
+  DType dtype;
+  Device device;
+};
+
+struct Node : std::enable_shared_from_this<Node> {
+  std::vector<Edge> next_edges;
+  std::vector<OutputMeta> outputs;
+  uint64_t sequence_nr = 0;
+
+  Node();
+  virtual ~Node() = default;
+  virtual const char* name() const = 0;
+  // One gradient per output (the engine fills unused ones with zeros);
+  // returns one gradient per next edge (null where the edge is invalid).
+  virtual std::vector<Tensor> apply(std::vector<Tensor>&& grads) = 0;
+  // Frees saved tensors after a backward without retain_graph.
+  virtual void release_saved() {}
+};
+
+// A tensor saved for backward, with the version it had when saved so that
+// an in-place change before backward is caught. Outputs of the recording op
+// are saved as aliases without history to avoid a reference cycle.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  SavedTensor(const Tensor& t, bool is_output);
+  // Throws if the tensor was modified in place since it was saved.
+  Tensor unpack(const Node* owner) const;
+
+ private:
+  Tensor data_;
+  uint32_t version_ = 0;
+};
+
+using BackwardFn = std::function<std::vector<Tensor>(std::vector<Tensor>& grads)>;
+
+// Most ops describe their backward as a lambda capturing SavedTensors; the
+// node drops the lambda (and so the saved tensors) when released.
+struct FunctionNode : Node {
+  const char* name_;
+  BackwardFn fn;
+
+  FunctionNode(const char* n, BackwardFn f) : name_(n), fn(std::move(f)) {}
+  const char* name() const override { return name_; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
+  void release_saved() override { fn = nullptr; }
+};
+
+// Sink for a leaf: adds the incoming gradient into leaf.grad.
+struct AccumulateGrad : Node {
+  Tensor leaf;
+  explicit AccumulateGrad(Tensor l) : leaf(std::move(l)) {}
+  const char* name() const override { return "AccumulateGrad"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
+};
+
+// ---- grad mode (thread-local, as in PyTorch) ----
+bool grad_enabled();
+void set_grad_enabled(bool enabled);
+struct NoGradGuard {
+  bool prev;
+  NoGradGuard() : prev(grad_enabled()) { set_grad_enabled(false); }
+  ~NoGradGuard() { set_grad_enabled(prev); }
+};
+
+// ---- recording helpers used by the op layer ----
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
+inline bool should_record(std::initializer_list<const Tensor*> inputs) {
+  return grad_enabled() && any_requires_grad(inputs);
+}
+// The edge that carries a gradient into `t` (its grad_fn, or its leaf
+// accumulator); invalid when t does not require grad.
+Edge gradient_edge(const Tensor& t);
+// Connects `node` to `inputs` and makes it the grad_fn of `outputs`.
+void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
+                 const std::vector<Tensor>& outputs);
+// Convenience: one lambda node for a single-output op.
+void record(const char* name, const std::vector<Tensor>& inputs, const Tensor& output, BackwardFn fn);
+// Throws if an in-place op may not modify `t` (a leaf that requires grad
+// while grad mode is on).
+void check_inplace(const Tensor& t);
+
+// ---- the engine ----
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph,
+                  bool create_graph);
+std::vector<Tensor> run_grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
+                             const std::vector<Tensor>& inputs, bool retain_graph, bool create_graph,
+                             bool allow_unused);
+
+}  // namespace ember

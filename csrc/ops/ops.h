@@ -1,0 +1,155 @@
+// The op layer: every tensor operation, declared once. Each op checks its
+// arguments (shapes, dtypes, devices), computes the output geometry,
+// allocates, calls one backend primitive and records autograd history.
+// Bindings and the autograd formulas both call these functions.
+#pragma once
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "../backend.h"
+#include "../scalar.h"
+#include "../tensor.h"
+
+namespace ember {
+
+// ---- shape helpers (ops/shape_util.cpp) ----
+int64_t wrap_dim(int64_t dim, int64_t ndim);  // negative dims; IndexError when out of range
+Shape broadcast_shapes(const Shape& a, const Shape& b);
+Tensor expand_to(const Tensor& t, const Shape& shape);  // view, no checks beyond broadcastability
+// Sums `grad` down to `shape` (the reverse of broadcasting), for backward.
+Tensor sum_to(const Tensor& grad, const Shape& shape);
+void check_same_device(const Tensor& a, const Tensor& b, const char* op);
+
+// ---- creation (ops/creation.cpp) ----
+Tensor empty(const Shape& shape, DType dtype, Device device);
+Tensor full(const Shape& shape, const Scalar& value, DType dtype, Device device);
+Tensor zeros(const Shape& shape, DType dtype, Device device);
+Tensor ones(const Shape& shape, DType dtype, Device device);
+Tensor scalar_tensor(const Scalar& value, DType dtype, Device device);
+Tensor arange(double start, double end, double step, DType dtype, Device device);
+Tensor linspace(double start, double end, int64_t steps, DType dtype, Device device);
+Tensor eye(int64_t n, int64_t m, DType dtype, Device device);
+Tensor from_host(const void* data, const Shape& shape, DType dtype, Device device);  // copies
+
+// ---- conversion and copies (ops/copy.cpp) ----
+Tensor to_dtype(const Tensor& t, DType dtype);       // same object when nothing changes
+Tensor to_device(const Tensor& t, Device device);    // same object when nothing moves
+Tensor contiguous(const Tensor& t);                  // same object when already contiguous
+Tensor clone(const Tensor& t);
+Tensor detach(const Tensor& t);
+Tensor& copy_(Tensor& dst, const Tensor& src);        // broadcasting, dtype and device conversion
+Tensor& fill_(Tensor& t, const Scalar& value);
+Tensor& zero_(Tensor& t);
+Scalar item(const Tensor& t);
+
+// ---- elementwise (ops/elementwise.cpp) ----
+DType result_type(const Tensor& a, const Tensor& b);
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+Tensor& binary_(BinaryOp op, Tensor& self, const Tensor& other);  // in place, self keeps its dtype
+Tensor unary(UnaryOp op, const Tensor& a);
+Tensor& unary_(UnaryOp op, Tensor& self);
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor neg(const Tensor& a);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor mul_scalar(const Tensor& a, double s);
+Tensor add_scalar(const Tensor& a, double s);
+Tensor pow_scalar(const Tensor& a, double exponent);
+Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// A 0-d tensor holding a Python number, flagged as a wrapped number.
+Tensor wrap_scalar(const Scalar& s, Device device);
+
+// ---- reductions (ops/reduce.cpp) ----
+// `dims` empty means all dims.
+Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim, std::optional<DType> dtype = {});
+Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim);
+Tensor prod(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim);
+Tensor amax(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim);
+Tensor amin(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim);
+Tensor any(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim);
+Tensor all(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim);
+// max/min over one dim: (values, int64 indices).
+std::pair<Tensor, Tensor> max_dim(const Tensor& a, int64_t dim, bool keepdim);
+std::pair<Tensor, Tensor> min_dim(const Tensor& a, int64_t dim, bool keepdim);
+Tensor max_all(const Tensor& a);
+Tensor min_all(const Tensor& a);
+Tensor argmax(const Tensor& a, std::optional<int64_t> dim, bool keepdim);
+Tensor argmin(const Tensor& a, std::optional<int64_t> dim, bool keepdim);
+Tensor cumsum(const Tensor& a, int64_t dim);
+// p-norm over dims (all when empty); p = 2 gives the Frobenius norm.
+Tensor norm(const Tensor& a, double p, const std::vector<int64_t>& dims, bool keepdim);
+Tensor var(const Tensor& a, const std::vector<int64_t>& dims, int64_t correction, bool keepdim);
+
+// ---- linear algebra (ops/matmul.cpp) ----
+Tensor matmul(const Tensor& a, const Tensor& b);  // numpy/PyTorch matmul semantics
+Tensor mm(const Tensor& a, const Tensor& b);
+Tensor bmm(const Tensor& a, const Tensor& b);
+Tensor mv(const Tensor& a, const Tensor& v);
+Tensor dot(const Tensor& a, const Tensor& b);
+// x @ w.T + bias in one pass (nn.Linear); bias may be null.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
+Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b);
+
+// ---- views and shape ops (ops/shape.cpp) ----
+Tensor view(const Tensor& a, Shape shape);      // RuntimeError if strides do not allow it
+Tensor reshape(const Tensor& a, Shape shape);   // view when possible, else copy
+Tensor as_strided(const Tensor& a, Shape shape, Shape strides, int64_t offset);
+Tensor transpose(const Tensor& a, int64_t d0, int64_t d1);
+Tensor t(const Tensor& a);
+Tensor permute(const Tensor& a, std::vector<int64_t> dims);
+Tensor expand(const Tensor& a, Shape shape);    // -1 keeps a size
+Tensor squeeze(const Tensor& a, std::optional<std::vector<int64_t>> dims);
+Tensor unsqueeze(const Tensor& a, int64_t dim);
+Tensor flatten(const Tensor& a, int64_t start_dim, int64_t end_dim);
+Tensor select(const Tensor& a, int64_t dim, int64_t index);
+Tensor slice(const Tensor& a, int64_t dim, std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step);
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim);
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim);
+std::vector<Tensor> split(const Tensor& a, const std::vector<int64_t>& sizes, int64_t dim);
+std::vector<Tensor> split_size(const Tensor& a, int64_t size, int64_t dim);
+std::vector<Tensor> chunk(const Tensor& a, int64_t chunks, int64_t dim);
+
+// ---- indexing (ops/index.cpp) ----
+// One index of a subscript, as parsed by the bindings from Python.
+struct IndexItem {
+  enum class Kind : unsigned char { Int, Slice, None, Ellipsis, Tensor } kind;
+  int64_t integer = 0;
+  std::optional<int64_t> start, stop;
+  int64_t step = 1;
+  Tensor tensor;  // int64 or bool
+};
+Tensor index(const Tensor& a, const std::vector<IndexItem>& items);
+Tensor& index_put_(Tensor& a, const std::vector<IndexItem>& items, const Tensor& values);
+Tensor masked_fill(const Tensor& a, const Tensor& mask, const Scalar& value);
+Tensor gather(const Tensor& a, int64_t dim, const Tensor& index);
+Tensor nonzero(const Tensor& a);
+Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index);
+
+// ---- random (ops/random.cpp) ----
+void manual_seed(uint64_t seed);
+uint64_t initial_seed();
+Tensor rand(const Shape& shape, DType dtype, Device device);
+Tensor randn(const Shape& shape, DType dtype, Device device);
+Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Device device);
+Tensor& uniform_(Tensor& t, double lo, double hi);
+Tensor& normal_(Tensor& t, double mean, double std);
+Tensor randperm(int64_t n, DType dtype, Device device);
+Tensor bernoulli_mask(const Tensor& like, double p_keep);  // 1/0 in like's dtype
+
+// ---- neural-network ops (ops/nn.cpp) ----
+Tensor relu(const Tensor& a);
+Tensor sigmoid(const Tensor& a);
+Tensor tanh(const Tensor& a);
+Tensor softmax(const Tensor& a, int64_t dim);
+Tensor log_softmax(const Tensor& a, int64_t dim);
+// Mean/sum/none of -log_softmax(logits)[target] for [N, C] logits and int64 [N] targets.
+enum class Reduction : unsigned char { None, Mean, Sum };
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction);
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction);
+Tensor dropout(const Tensor& a, double p, bool training);
+
+}  // namespace ember
