@@ -2,6 +2,7 @@
 #include "backend.h"
 
 #include <mutex>
+#include <string>
 
 #include "error.h"
 
@@ -11,16 +12,19 @@ Backend* make_cpu_backend();  // cpu/backend_cpu.cpp
 
 namespace {
 Backend* g_backends[kNumDeviceTypes] = {nullptr, nullptr};
+std::string g_missing[kNumDeviceTypes] = {"no CPU backend registered",
+                                          "ember was built without CUDA: rebuild with nvcc available to use 'cuda' devices"};
 std::once_flag g_init_once;
 }  // namespace
 
 void register_backend(DeviceType type, Backend* b) { g_backends[static_cast<int>(type)] = b; }
 
+void set_missing_backend_message(DeviceType type, const std::string& message) {
+  g_missing[static_cast<int>(type)] = message;
+}
+
 void init_backends() {
-  std::call_once(g_init_once, [] {
-    register_backend(DeviceType::CPU, make_cpu_backend());
-    register_cuda_backend();
-  });
+  std::call_once(g_init_once, [] { register_backend(DeviceType::CPU, make_cpu_backend()); });
 }
 
 Backend& backend(DeviceType type) {
@@ -29,14 +33,7 @@ Backend& backend(DeviceType type) {
     init_backends();
     b = g_backends[static_cast<int>(type)];
   }
-  if (!b) {
-    if (type == DeviceType::CUDA) {
-      if (!cuda_is_built())
-        throw Error("ember was built without CUDA: rebuild with nvcc available (EMBER_CUDA=ON) to use 'cuda' devices");
-      throw Error("no CUDA device is available: ember.cuda.is_available() is False on this machine");
-    }
-    throw Error("no backend registered for this device");
-  }
+  if (!b) throw Error(g_missing[static_cast<int>(type)]);
   return *b;
 }
 

@@ -102,19 +102,16 @@ struct Backend {
   virtual void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log) = 0;
 };
 
-// The backend for a device type; throws a clear error when that backend is
-// not built or has no device.
+// The backend for a device type; throws the registered "missing" message
+// when that backend is not built or has no device.
 Backend& backend(DeviceType type);
 inline Backend& backend(Device d) { return backend(d.type); }
 void register_backend(DeviceType type, Backend* b);
-// Registers every backend (CPU always, CUDA when built); idempotent.
+// What backend() says when asked for an unregistered device type, e.g.
+// "ember was built without CUDA" (stub) or "no CUDA device is available".
+void set_missing_backend_message(DeviceType type, const std::string& message);
+// Registers the CPU backend; idempotent. The CUDA backend is registered by
+// cuda/ (ember::register_cuda_backend), called once by the Python module.
 void init_backends();
-
-// Implemented by cuda/ (real backend or stub): registers the CUDA backend if
-// it was built; returns whether it was.
-bool register_cuda_backend();
-// Device queries answered by cuda/ (0 / false from the stub).
-int cuda_device_count();
-bool cuda_is_built();
 
 }  // namespace ember
