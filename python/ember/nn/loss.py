@@ -1,0 +1,41 @@
+"""Loss modules: MSELoss and CrossEntropyLoss."""
+
+from . import functional as F
+from .module import Module
+
+__all__ = ["MSELoss", "CrossEntropyLoss"]
+
+
+class _Loss(Module):
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__()
+        if size_average is not None or reduce is not None:
+            reduction = F._legacy_reduction(size_average, reduce)
+        self.reduction = reduction
+
+
+class MSELoss(_Loss):
+    """Mean squared error; ``reduction='none'|'mean'|'sum'``."""
+
+    def forward(self, input, target):
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    """Softmax cross-entropy on raw logits and class-index targets."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean", label_smoothing=0.0):
+        super().__init__(size_average, reduce, reduction)
+        if weight is not None:
+            raise NotImplementedError("CrossEntropyLoss: weight= is not supported by ember")
+        if label_smoothing != 0.0:
+            raise NotImplementedError(
+                "CrossEntropyLoss: label_smoothing is not supported by ember")
+        self.weight = None
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, ignore_index=self.ignore_index,
+                               reduction=self.reduction)
