@@ -70,7 +70,7 @@ struct Backend {
   // out has in's ndim with size 1 on the reduced dims (keepdim layout);
   // out.dtype == in.dtype, except Any/All give Bool.
   virtual void reduce(ReduceOp op, const Tensor& out, const Tensor& in) = 0;
-  // Over the last dim of a contiguous [outer, n] input (n >= 1): values
+  // Over the last dim of a contiguous [outer, n] input (n >= 1): contiguous values
   // (in.dtype) and int64 indices of the first max/min; NaN wins, as in PyTorch.
   virtual void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& in) = 0;
   // Inclusive prefix sum along `dim`; out same shape and dtype as in.

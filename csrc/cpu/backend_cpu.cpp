@@ -1,0 +1,63 @@
+// The CPU entry of the dispatch table: aligned allocation and the kernels.
+#include <cstdlib>
+#include <cstring>
+
+#include "../error.h"
+#include "kernels.h"
+
+namespace ember {
+
+namespace {
+
+struct CpuBackend final : Backend {
+  const char* name() const override { return "cpu"; }
+
+  void* allocate(size_t nbytes, int) override {
+    // 64-byte alignment: whole cache lines and aligned AVX loads.
+    size_t rounded = (nbytes + 63) & ~size_t(63);
+    void* p = std::aligned_alloc(64, rounded);
+    if (!p) throw OutOfMemoryError(str("CPU out of memory: failed to allocate ", nbytes, " bytes"));
+    return p;
+  }
+  void deallocate(void* ptr, size_t, int) override { std::free(ptr); }
+  void copy_from_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
+  void copy_to_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
+  void synchronize(int) override {}
+
+  void copy(const Tensor& d, const Tensor& s) override { cpu::copy(d, s); }
+  void fill(const Tensor& d, const Scalar& v) override { cpu::fill(d, v); }
+  void unary(UnaryOp op, const Tensor& o, const Tensor& i) override { cpu::unary(op, o, i); }
+  void binary(BinaryOp op, const Tensor& o, const Tensor& a, const Tensor& b) override { cpu::binary(op, o, a, b); }
+  void clamp(const Tensor& o, const Tensor& i, bool hl, double lo, bool hh, double hi) override {
+    cpu::clamp(o, i, hl, lo, hh, hi);
+  }
+  void where(const Tensor& o, const Tensor& c, const Tensor& a, const Tensor& b) override { cpu::where(o, c, a, b); }
+  void reduce(ReduceOp op, const Tensor& o, const Tensor& i) override { cpu::reduce(op, o, i); }
+  void arg_reduce(bool is_max, const Tensor& v, const Tensor& idx, const Tensor& i) override {
+    cpu::arg_reduce(is_max, v, idx, i);
+  }
+  void cumsum(const Tensor& o, const Tensor& i, int64_t dim) override { cpu::cumsum(o, i, dim); }
+  void matmul(const Tensor& o, const Tensor& a, const Tensor& b, bool acc) override { cpu::matmul(o, a, b, acc); }
+  void take(const Tensor& o, const Tensor& s, const Tensor& off) override { cpu::take(o, s, off); }
+  void put(const Tensor& d, const Tensor& off, const Tensor& v, bool acc) override { cpu::put(d, off, v, acc); }
+  Tensor nonzero(const Tensor& i) override { return cpu::nonzero(i); }
+  void uniform(const Tensor& o, double lo, double hi, uint64_t seed, uint64_t off) override {
+    cpu::uniform(o, lo, hi, seed, off);
+  }
+  void normal(const Tensor& o, double m, double s, uint64_t seed, uint64_t off) override {
+    cpu::normal(o, m, s, seed, off);
+  }
+  void softmax(const Tensor& o, const Tensor& i, bool log) override { cpu::softmax(o, i, log); }
+  void softmax_backward(const Tensor& gi, const Tensor& go, const Tensor& o, bool log) override {
+    cpu::softmax_backward(gi, go, o, log);
+  }
+};
+
+}  // namespace
+
+Backend* make_cpu_backend() {
+  static CpuBackend instance;
+  return &instance;
+}
+
+}  // namespace ember

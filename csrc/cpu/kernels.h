@@ -1,0 +1,31 @@
+// The CPU kernels behind the CPU backend, one family per file.
+#pragma once
+#include "../backend.h"
+
+namespace ember::cpu {
+
+// elementwise_cpu.cpp / copy_cpu.cpp
+void copy(const Tensor& dst, const Tensor& src);
+void fill(const Tensor& dst, const Scalar& value);
+void unary(UnaryOp op, const Tensor& out, const Tensor& in);
+void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b);
+void clamp(const Tensor& out, const Tensor& in, bool has_lo, double lo, bool has_hi, double hi);
+void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
+// reduce_cpu.cpp
+void reduce(ReduceOp op, const Tensor& out, const Tensor& in);
+void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& in);
+void cumsum(const Tensor& out, const Tensor& in, int64_t dim);
+// matmul_cpu.cpp
+void matmul(const Tensor& out, const Tensor& a, const Tensor& b, bool accumulate);
+// index_cpu.cpp
+void take(const Tensor& out, const Tensor& src, const Tensor& offsets);
+void put(const Tensor& dst, const Tensor& offsets, const Tensor& values, bool accumulate);
+Tensor nonzero(const Tensor& in);
+// random_cpu.cpp
+void uniform(const Tensor& out, double lo, double hi, uint64_t seed, uint64_t offset);
+void normal(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset);
+// softmax_cpu.cpp
+void softmax(const Tensor& out, const Tensor& in, bool log);
+void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log);
+
+}  // namespace ember::cpu

@@ -1,0 +1,264 @@
+// Reductions on the CPU. The input is walked in its own memory order; a run
+// whose output stride is 0 collapses into one accumulator (inner reduction,
+// e.g. a row sum), otherwise it adds elementwise into a row of outputs
+// (outer reduction, e.g. a column sum), so both stream through memory.
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "../error.h"
+#include "dispatch.h"
+#include "kernels.h"
+#include "loops.h"
+
+namespace ember::cpu {
+
+namespace {
+
+template <typename T>
+struct SumOp {
+  static T identity() { return T(0); }
+  static T combine(T a, T b) { return T(a + b); }
+  static T run(const T* x, int64_t n) {
+    // Eight independent partial sums vectorize and bound rounding growth.
+    T acc[8] = {};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; ++k) acc[k] = T(acc[k] + x[i + k]);
+    T total = T((acc[0] + acc[4]) + (acc[1] + acc[5])) + T((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; ++i) total = T(total + x[i]);
+    return total;
+  }
+};
+
+template <typename T>
+struct ProdOp {
+  static T identity() { return T(1); }
+  static T combine(T a, T b) { return T(a * b); }
+  static T run(const T* x, int64_t n) {
+    T acc = T(1);
+    for (int64_t i = 0; i < n; ++i) acc = T(acc * x[i]);
+    return acc;
+  }
+};
+
+template <typename T, bool kMax>
+struct ExtremumOp {
+  static T identity() {
+    if constexpr (std::is_floating_point_v<T>) {
+      return kMax ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+    } else {
+      return kMax ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+    }
+  }
+  static T combine(T a, T b) {
+    if constexpr (std::is_floating_point_v<T>) {
+      if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<T>::quiet_NaN();
+    }
+    if constexpr (kMax) return a > b ? a : b;
+    else return a < b ? a : b;
+  }
+  static T run(const T* x, int64_t n) {
+    T acc = identity();
+    for (int64_t i = 0; i < n; ++i) acc = combine(acc, x[i]);
+    return acc;
+  }
+};
+
+struct AnyOp {
+  static bool identity() { return false; }
+  static bool combine(bool a, bool b) { return a || b; }
+  static bool run(const bool* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+      if (x[i]) return true;
+    return false;
+  }
+};
+struct AllOp {
+  static bool identity() { return true; }
+  static bool combine(bool a, bool b) { return a && b; }
+  static bool run(const bool* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+      if (!x[i]) return false;
+    return true;
+  }
+};
+
+// Serial walk of one layout: operand 0 is the input, operand 1 the output.
+template <typename T, typename Op>
+void reduce_walk(const StridedLayout<2>& L) {
+  for_each_run<2>(
+      L,
+      [](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
+        T* out = reinterpret_cast<T*>(p[1]);
+        if (s[1] == 0) {
+          T acc;
+          if (s[0] == sizeof(T)) {
+            acc = Op::run(reinterpret_cast<const T*>(p[0]), n);
+          } else {
+            acc = Op::identity();
+            for (int64_t i = 0; i < n; ++i) acc = Op::combine(acc, *reinterpret_cast<const T*>(p[0] + i * s[0]));
+          }
+          *out = Op::combine(*out, acc);
+        } else if (s[0] == sizeof(T) && s[1] == sizeof(T)) {
+          const T* x = reinterpret_cast<const T*>(p[0]);
+          for (int64_t i = 0; i < n; ++i) out[i] = Op::combine(out[i], x[i]);
+        } else {
+          for (int64_t i = 0; i < n; ++i) {
+            T* o = reinterpret_cast<T*>(p[1] + i * s[1]);
+            *o = Op::combine(*o, *reinterpret_cast<const T*>(p[0] + i * s[0]));
+          }
+        }
+      },
+      /*parallel=*/false);
+}
+
+template <typename T, typename Op>
+void reduce_typed(const Tensor& out, const Tensor& in) {
+  // Initialise outputs, then view them with stride 0 on the reduced dims.
+  {
+    T id = Op::identity();
+    for_each_run<1>({out.get()}, [id](std::array<char*, 1> p, std::array<int64_t, 1> s, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) *reinterpret_cast<T*>(p[0] + i * s[0]) = id;
+    });
+  }
+  if (in->numel() == 0) return;
+  Shape out_strides(in->ndim());
+  for (int64_t d = 0; d < in->ndim(); ++d) out_strides[d] = out->shape[d] == 1 ? 0 : out->strides[d];
+  TensorImpl out_view;
+  out_view.storage = out->storage;
+  out_view.shape = in->shape;
+  out_view.strides = out_strides;
+  out_view.offset = out->offset;
+  out_view.dtype = out->dtype;
+  StridedLayout<2> L = make_layout<2>({in.get(), &out_view});
+
+  int64_t nd = static_cast<int64_t>(L.shape.size());
+  // Split the work over an outer dim whose outputs are distinct per index.
+  int64_t split = -1;
+  for (int64_t d = 0; d < nd; ++d)
+    if (L.strides[d][1] != 0) {
+      split = d;
+      break;
+    }
+  if (nd > 0 && split == 0 && L.numel >= kParallelGrain) {
+    parallel_for(L.shape[0], std::max<int64_t>(1, L.shape[0] * kParallelGrain / L.numel), [&](int64_t b, int64_t e) {
+      StridedLayout<2> sub = L;
+      sub.shape[0] = e - b;
+      sub.numel = L.numel / L.shape[0] * (e - b);
+      for (int k = 0; k < 2; ++k) sub.base[k] += b * L.strides[0][k];
+      reduce_walk<T, Op>(sub);
+    });
+    return;
+  }
+  if (split < 0 && in->is_contiguous() && L.numel >= kParallelGrain) {
+    // Whole-tensor reduction: per-thread partials, combined in order.
+    int threads = omp_get_max_threads();
+    std::vector<T> partial(static_cast<size_t>(threads), Op::identity());
+    const T* x = in->data<T>();
+    int64_t n = L.numel;
+    parallel_for(n, kParallelGrain, [&](int64_t b, int64_t e) {
+      partial[static_cast<size_t>(omp_get_thread_num())] = Op::run(x + b, e - b);
+    });
+    T acc = Op::identity();
+    for (T v : partial) acc = Op::combine(acc, v);
+    *out->data<T>() = acc;
+    return;
+  }
+  reduce_walk<T, Op>(L);
+}
+
+}  // namespace
+
+void reduce(ReduceOp op, const Tensor& out, const Tensor& in) {
+  if (op == ReduceOp::Any) return reduce_typed<bool, AnyOp>(out, in);
+  if (op == ReduceOp::All) return reduce_typed<bool, AllOp>(out, in);
+  dispatch_dtype(in->dtype, "reduction", [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, bool>) {
+      throw TypeError("reduction over bool tensors must go through an integer dtype");
+    } else {
+      switch (op) {
+        case ReduceOp::Sum: return reduce_typed<T, SumOp<T>>(out, in);
+        case ReduceOp::Prod: return reduce_typed<T, ProdOp<T>>(out, in);
+        case ReduceOp::Max: return reduce_typed<T, ExtremumOp<T, true>>(out, in);
+        case ReduceOp::Min: return reduce_typed<T, ExtremumOp<T, false>>(out, in);
+        default: break;
+      }
+    }
+  });
+}
+
+void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& in) {
+  dispatch_dtype(in->dtype, "max/min", [&](auto tag) {
+    using T = decltype(tag);
+    int64_t outer = in->shape[0], n = in->shape[1];
+    const T* x = in->data<T>();
+    T* v = values->data<T>();
+    int64_t* idx = indices->data<int64_t>();
+    parallel_for(outer, std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) {
+        const T* row = x + o * n;
+        T best = row[0];
+        int64_t best_i = 0;
+        for (int64_t i = 1; i < n; ++i) {
+          T c = row[i];
+          if constexpr (std::is_floating_point_v<T>) {
+            if (std::isnan(best)) break;
+            if (std::isnan(c)) {
+              best = c;
+              best_i = i;
+              break;
+            }
+          }
+          if (is_max ? c > best : c < best) {
+            best = c;
+            best_i = i;
+          }
+        }
+        v[o] = best;
+        idx[o] = best_i;
+      }
+    });
+  });
+}
+
+void cumsum(const Tensor& out, const Tensor& in, int64_t dim) {
+  dispatch_dtype(in->dtype, "cumsum", [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, bool>) {
+      throw TypeError("cumsum over bool tensors must go through an integer dtype");
+    } else {
+      // Walk every line along `dim`: iterate the tensors with `dim` removed.
+      auto drop = [dim](const Tensor& t) {
+        TensorImpl v;
+        v.storage = t->storage;
+        v.offset = t->offset;
+        v.dtype = t->dtype;
+        for (int64_t d = 0; d < t->ndim(); ++d)
+          if (d != dim) {
+            v.shape.push_back(t->shape[d]);
+            v.strides.push_back(t->strides[d]);
+          }
+        return v;
+      };
+      TensorImpl o = drop(out), i = drop(in);
+      int64_t n = in->shape[dim];
+      int64_t so = out->strides[dim] * int64_t(sizeof(T)), si = in->strides[dim] * int64_t(sizeof(T));
+      for_each_run<2>({&o, &i}, [=](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t m) {
+        for (int64_t j = 0; j < m; ++j) {
+          char* po = p[0] + j * s[0];
+          const char* pi = p[1] + j * s[1];
+          T acc = T(0);
+          for (int64_t k = 0; k < n; ++k) {
+            acc = T(acc + *reinterpret_cast<const T*>(pi + k * si));
+            *reinterpret_cast<T*>(po + k * so) = acc;
+          }
+        }
+      });
+    }
+  });
+}
+
+}  // namespace ember::cpu
