@@ -1,0 +1,39 @@
+// Host-side launchers of the CUDA kernels, one group per .cu file. Each takes
+// tensors already on the current device (register.cu's backend sets it) and
+// follows the contract of the matching Backend primitive in csrc/backend.h.
+#pragma once
+#include <cstdint>
+
+#include "csrc/backend.h"
+
+namespace ember {
+namespace cuda {
+
+// copy_fill.cu
+void copy_cuda(const Tensor& dst, const Tensor& src);
+void fill_cuda(const Tensor& dst, const Scalar& value);
+// unary.cu
+void unary_cuda(UnaryOp op, const Tensor& out, const Tensor& in);
+void clamp_cuda(const Tensor& out, const Tensor& in, bool has_lo, double lo, bool has_hi, double hi);
+// binary.cu
+void binary_cuda(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b);
+void where_cuda(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
+// reduce.cu
+void reduce_cuda(ReduceOp op, const Tensor& out, const Tensor& in);
+void arg_reduce_cuda(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& in);
+void cumsum_cuda(const Tensor& out, const Tensor& in, int64_t dim);
+// matmul.cu
+void matmul_cuda(const Tensor& out, const Tensor& a, const Tensor& b, bool accumulate);
+// index.cu
+void take_cuda(const Tensor& out, const Tensor& src, const Tensor& offsets);
+void put_cuda(const Tensor& dst, const Tensor& offsets, const Tensor& values, bool accumulate);
+Tensor nonzero_cuda(const Tensor& in);
+// random.cu
+void uniform_cuda(const Tensor& out, double lo, double hi, uint64_t seed, uint64_t offset);
+void normal_cuda(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset);
+// softmax.cu
+void softmax_cuda(const Tensor& out, const Tensor& in, bool log);
+void softmax_backward_cuda(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log);
+
+}  // namespace cuda
+}  // namespace ember

@@ -1,0 +1,334 @@
+// Batched matmul out[b] (+)= a[b] @ b_[b], [B,M,K] x [B,K,N], any strides
+// (a batch stride may be 0 for a broadcast operand).
+//
+//   float32   sgemm_kernel: shared-memory tiles of BMxBK and BKxBN, each of
+//             256 threads accumulating a TMxTN block in registers (outer
+//             products from float4 shared loads), next tiles prefetched into
+//             registers while the current one is multiplied. 128x128 tiles,
+//             64x64 when the grid would not fill the GPU.
+//   f16/bf16  wmma_gemm_kernel: tensor cores through WMMA (mma.sync),
+//             16x16x16 fragments, float32 accumulation, 128x128x32 tiles over
+//             8 warps (64x32 per warp), 16-byte loads for row-major operands.
+//   others    tiled_gemm_kernel: a plain 16x16 shared-memory tiling (float64
+//             and integers; accumulates in double / int64).
+// Every kernel handles ragged edges with bounds checks, so odd sizes work.
+#include <mma.h>
+
+#include "cuda/common.cuh"
+#include "cuda/kernels.h"
+
+namespace ember {
+namespace cuda {
+
+struct GemmArgs {
+  int64_t M, N, K;
+  int64_t a_bs, a_rs, a_cs;  // batch, row (m), col (k) strides of a
+  int64_t b_bs, b_rs, b_cs;  // batch, row (k), col (n) strides of b
+  int64_t o_bs, o_rs, o_cs;
+  bool accumulate;
+};
+
+// ---------------- float32: register-blocked SGEMM ----------------
+
+template <int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+    sgemm_kernel(GemmArgs g, const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C) {
+  constexpr int NT = (BM / TM) * (BN / TN);
+  constexpr int A_PER = BM * BK / NT;
+  constexpr int B_PER = BK * BN / NT;
+  static_assert(A_PER >= 1 && B_PER >= 1, "tile too small for the thread count");
+  __shared__ __align__(16) float As[BK][BM];
+  __shared__ __align__(16) float Bs[BK][BN];
+
+  const int tid = threadIdx.x;
+  const int tx = tid % (BN / TN), ty = tid / (BN / TN);
+  const int64_t m0 = int64_t(blockIdx.y) * BM, n0 = int64_t(blockIdx.x) * BN;
+  A += blockIdx.z * g.a_bs;
+  B += blockIdx.z * g.b_bs;
+  C += blockIdx.z * g.o_bs;
+  // Which index varies fastest across threads when loading: the one with
+  // unit stride, so global loads coalesce for both layouts.
+  const bool a_k_fast = g.a_cs == 1;
+  const bool b_n_fast = g.b_cs == 1 || g.b_rs != 1;
+
+  float ra[A_PER], rb[B_PER];
+  auto load_tiles = [&](int64_t k0) {
+#pragma unroll
+    for (int i = 0; i < A_PER; ++i) {
+      const int e = tid + i * NT;
+      const int m = a_k_fast ? e / BK : e % BM;
+      const int k = a_k_fast ? e % BK : e / BM;
+      const int64_t gm = m0 + m, gk = k0 + k;
+      ra[i] = (gm < g.M && gk < g.K) ? A[gm * g.a_rs + gk * g.a_cs] : 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < B_PER; ++i) {
+      const int e = tid + i * NT;
+      const int n = b_n_fast ? e % BN : e / BK;
+      const int k = b_n_fast ? e / BN : e % BK;
+      const int64_t gk = k0 + k, gn = n0 + n;
+      rb[i] = (gk < g.K && gn < g.N) ? B[gk * g.b_rs + gn * g.b_cs] : 0.f;
+    }
+  };
+  auto store_tiles = [&]() {
+#pragma unroll
+    for (int i = 0; i < A_PER; ++i) {
+      const int e = tid + i * NT;
+      const int m = a_k_fast ? e / BK : e % BM;
+      const int k = a_k_fast ? e % BK : e / BM;
+      As[k][m] = ra[i];
+    }
+#pragma unroll
+    for (int i = 0; i < B_PER; ++i) {
+      const int e = tid + i * NT;
+      const int n = b_n_fast ? e % BN : e / BK;
+      const int k = b_n_fast ? e / BN : e % BK;
+      Bs[k][n] = rb[i];
+    }
+  };
+
+  float acc[TM][TN] = {};
+  float fa[TM], fb[TN];
+  load_tiles(0);
+  for (int64_t k0 = 0; k0 < g.K; k0 += BK) {
+    store_tiles();
+    __syncthreads();
+    if (k0 + BK < g.K) load_tiles(k0 + BK);  // in flight while we multiply
+#pragma unroll
+    for (int k = 0; k < BK; ++k) {
+#pragma unroll
+      for (int i = 0; i < TM; i += 4) *reinterpret_cast<float4*>(&fa[i]) = *reinterpret_cast<const float4*>(&As[k][ty * TM + i]);
+#pragma unroll
+      for (int j = 0; j < TN; j += 4) *reinterpret_cast<float4*>(&fb[j]) = *reinterpret_cast<const float4*>(&Bs[k][tx * TN + j]);
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(fa[i], fb[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < TM; ++i) {
+    const int64_t gm = m0 + ty * TM + i;
+    if (gm >= g.M) continue;
+#pragma unroll
+    for (int j = 0; j < TN; ++j) {
+      const int64_t gn = n0 + tx * TN + j;
+      if (gn >= g.N) continue;
+      float* p = C + gm * g.o_rs + gn * g.o_cs;
+      *p = g.accumulate ? *p + acc[i][j] : acc[i][j];
+    }
+  }
+}
+
+// ---------------- float16 / bfloat16: tensor cores via WMMA ----------------
+
+namespace wmma = nvcuda::wmma;
+
+template <class T>
+__global__ void __launch_bounds__(256)
+    wmma_gemm_kernel(GemmArgs g, const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C, bool a_vec,
+                     bool b_vec) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  constexpr int BM = 128, BN = 128, BK = 32, PAD = 8;
+  constexpr int WM = 64, WN = 32;  // per-warp tile: 4 x 2 fragments
+  __shared__ __align__(16) T As[BM][BK + PAD];
+  __shared__ __align__(16) T Bs[BK][BN + PAD];
+  __shared__ __align__(16) float scratch[8][16 * 16];
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int wm = warp / 4, wn = warp % 4;  // 2 x 4 warps
+  const int64_t m0 = int64_t(blockIdx.y) * BM, n0 = int64_t(blockIdx.x) * BN;
+  A += blockIdx.z * g.a_bs;
+  B += blockIdx.z * g.b_bs;
+  C += blockIdx.z * g.o_bs;
+  const T zero = narrow<T>(0.f);
+
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
+
+  for (int64_t k0 = 0; k0 < g.K; k0 += BK) {
+    if (a_vec) {  // row-major a, K % 8 == 0, 16-byte aligned: 8 elements per load
+      for (int e = tid; e < BM * BK / 8; e += 256) {
+        const int m = e / (BK / 8), k = (e % (BK / 8)) * 8;
+        const int64_t gm = m0 + m, gk = k0 + k;
+        uint4 v = make_uint4(0, 0, 0, 0);
+        if (gm < g.M && gk < g.K) v = *reinterpret_cast<const uint4*>(A + gm * g.a_rs + gk);
+        *reinterpret_cast<uint4*>(&As[m][k]) = v;
+      }
+    } else {
+      for (int e = tid; e < BM * BK; e += 256) {
+        const int m = e / BK, k = e % BK;
+        const int64_t gm = m0 + m, gk = k0 + k;
+        As[m][k] = (gm < g.M && gk < g.K) ? A[gm * g.a_rs + gk * g.a_cs] : zero;
+      }
+    }
+    if (b_vec) {  // row-major b, N % 8 == 0, aligned
+      for (int e = tid; e < BK * BN / 8; e += 256) {
+        const int k = e / (BN / 8), n = (e % (BN / 8)) * 8;
+        const int64_t gk = k0 + k, gn = n0 + n;
+        uint4 v = make_uint4(0, 0, 0, 0);
+        if (gk < g.K && gn < g.N) v = *reinterpret_cast<const uint4*>(B + gk * g.b_rs + gn);
+        *reinterpret_cast<uint4*>(&Bs[k][n]) = v;
+      }
+    } else {
+      for (int e = tid; e < BK * BN; e += 256) {
+        const int k = e / BN, n = e % BN;
+        const int64_t gk = k0 + k, gn = n0 + n;
+        Bs[k][n] = (gk < g.K && gn < g.N) ? B[gk * g.b_rs + gn * g.b_cs] : zero;
+      }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa[4];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb[2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) wmma::load_matrix_sync(fa[i], &As[wm * WM + i * 16][kk], BK + PAD);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(fb[j], &Bs[kk][wn * WN + j * 16], BN + PAD);
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  // Epilogue through a per-warp 16x16 scratch: bounds, accumulate, convert.
+  float* s = scratch[warp];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      wmma::store_matrix_sync(s, acc[i][j], 16, wmma::mem_row_major);
+      __syncwarp();
+      for (int e = lane; e < 256; e += 32) {
+        const int64_t gm = m0 + wm * WM + i * 16 + e / 16, gn = n0 + wn * WN + j * 16 + e % 16;
+        if (gm < g.M && gn < g.N) {
+          T* p = C + gm * g.o_rs + gn * g.o_cs;
+          float v = s[e];
+          if (g.accumulate) v += widen(*p);
+          *p = narrow<T>(v);
+        }
+      }
+      __syncwarp();
+    }
+  }
+#else
+  __trap();  // built for an architecture without bf16 tensor cores
+#endif
+}
+
+// ---------------- float64 / integers: plain tiling ----------------
+
+template <class T, class A>
+__global__ void tiled_gemm_kernel(GemmArgs g, const T* __restrict__ Ap, const T* __restrict__ Bp, T* __restrict__ C) {
+  constexpr int TS = 16;
+  __shared__ A As[TS][TS + 1];
+  __shared__ A Bs[TS][TS + 1];
+  const int tx = threadIdx.x % TS, ty = threadIdx.x / TS;
+  const int64_t m = int64_t(blockIdx.y) * TS + ty, n = int64_t(blockIdx.x) * TS + tx;
+  Ap += blockIdx.z * g.a_bs;
+  Bp += blockIdx.z * g.b_bs;
+  C += blockIdx.z * g.o_bs;
+  A acc = A(0);
+  for (int64_t k0 = 0; k0 < g.K; k0 += TS) {
+    const int64_t ka = k0 + tx, kb = k0 + ty;
+    As[ty][tx] = (m < g.M && ka < g.K) ? static_cast<A>(widen(Ap[m * g.a_rs + ka * g.a_cs])) : A(0);
+    Bs[ty][tx] = (kb < g.K && n < g.N) ? static_cast<A>(widen(Bp[kb * g.b_rs + n * g.b_cs])) : A(0);
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < TS; ++k) acc += As[ty][k] * Bs[k][tx];
+    __syncthreads();
+  }
+  if (m < g.M && n < g.N) {
+    T* p = C + m * g.o_rs + n * g.o_cs;
+    *p = g.accumulate ? narrow<T>(static_cast<A>(widen(*p)) + acc) : narrow<T>(acc);
+  }
+}
+
+// ---------------- dispatch ----------------
+
+template <int BM, int BN, int TM, int TN>
+void launch_sgemm(const GemmArgs& g, int64_t batch, const float* a, const float* b, float* c) {
+  dim3 grid(static_cast<unsigned>(ceil_div(g.N, BN)), static_cast<unsigned>(ceil_div(g.M, BM)),
+            static_cast<unsigned>(batch));
+  sgemm_kernel<BM, BN, 8, TM, TN><<<grid, (BM / TM) * (BN / TN), 0, stream()>>>(g, a, b, c);
+  EMBER_CUDA_LAUNCH_CHECK("sgemm_kernel");
+}
+
+void matmul_cuda(const Tensor& out, const Tensor& a, const Tensor& b, bool accumulate) {
+  EMBER_CHECK(a->ndim() == 3 && b->ndim() == 3 && out->ndim() == 3, Error,
+              "CUDA matmul expects 3-D operands, got ", shape_str(a->shape), " and ", shape_str(b->shape));
+  const int64_t batch = out->shape[0];
+  GemmArgs g;
+  g.M = a->shape[1];
+  g.K = a->shape[2];
+  g.N = b->shape[2];
+  // A size-1 batch dim may carry any stride; make it harmless.
+  g.a_bs = a->shape[0] == 1 ? 0 : a->strides[0];
+  g.a_rs = a->strides[1];
+  g.a_cs = a->strides[2];
+  g.b_bs = b->shape[0] == 1 ? 0 : b->strides[0];
+  g.b_rs = b->strides[1];
+  g.b_cs = b->strides[2];
+  g.o_bs = out->strides[0];
+  g.o_rs = out->strides[1];
+  g.o_cs = out->strides[2];
+  g.accumulate = accumulate;
+  if (batch == 0 || g.M == 0 || g.N == 0) return;
+  EMBER_CHECK(batch <= 65535, Error, "CUDA matmul supports at most 65535 batches, got ", batch);
+  if (g.K == 0) {
+    if (!accumulate) fill_cuda(out, Scalar(0.0));
+    return;
+  }
+  switch (a->dtype) {
+    case DType::Float32: {
+      const float* pa = data_ptr<float>(a);
+      const float* pb = data_ptr<float>(b);
+      float* pc = data_ptr<float>(out);
+      const int64_t big_tiles = ceil_div(g.M, 128) * ceil_div(g.N, 128) * batch;
+      if (big_tiles >= sm_count()) launch_sgemm<128, 128, 8, 8>(g, batch, pa, pb, pc);
+      else launch_sgemm<64, 64, 4, 4>(g, batch, pa, pb, pc);
+      break;
+    }
+    case DType::Float16:
+    case DType::BFloat16: {
+      dispatch_floating(a->dtype, "matmul", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        if constexpr (IsHalfLike<T>::value) {
+          const T* pa = data_ptr<T>(a);
+          const T* pb = data_ptr<T>(b);
+          const bool a_vec = g.a_cs == 1 && g.K % 8 == 0 && g.a_rs % 8 == 0 && g.a_bs % 8 == 0 &&
+                             reinterpret_cast<uintptr_t>(pa) % 16 == 0;
+          const bool b_vec = g.b_cs == 1 && g.N % 8 == 0 && g.b_rs % 8 == 0 && g.b_bs % 8 == 0 &&
+                             reinterpret_cast<uintptr_t>(pb) % 16 == 0;
+          dim3 grid(static_cast<unsigned>(ceil_div(g.N, 128)), static_cast<unsigned>(ceil_div(g.M, 128)),
+                    static_cast<unsigned>(batch));
+          wmma_gemm_kernel<T><<<grid, 256, 0, stream()>>>(g, pa, pb, data_ptr<T>(out), a_vec, b_vec);
+          EMBER_CUDA_LAUNCH_CHECK("wmma_gemm_kernel");
+        }
+      });
+      break;
+    }
+    case DType::Bool:
+      throw TypeError("matmul on CUDA is not implemented for bool");
+    default:
+      dispatch_all(a->dtype, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        if constexpr (!std::is_same<T, bool>::value && !IsHalfLike<T>::value && !std::is_same<T, float>::value) {
+          using A = typename std::conditional<std::is_floating_point<T>::value, double, int64_t>::type;
+          dim3 grid(static_cast<unsigned>(ceil_div(g.N, 16)), static_cast<unsigned>(ceil_div(g.M, 16)),
+                    static_cast<unsigned>(batch));
+          tiled_gemm_kernel<T, A><<<grid, 256, 0, stream()>>>(g, data_ptr<T>(a), data_ptr<T>(b), data_ptr<T>(out));
+          EMBER_CUDA_LAUNCH_CHECK("tiled_gemm_kernel");
+        }
+      });
+  }
+}
+
+}  // namespace cuda
+}  // namespace ember

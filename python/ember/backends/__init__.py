@@ -1,0 +1,2 @@
+"""ember.backends: facts about how ember was built, as in torch.backends."""
+from . import cuda  # noqa: F401
