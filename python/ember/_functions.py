@@ -1,0 +1,252 @@
+"""Module-level functions of ember (`ember.zeros`, `ember.sum`, ...): PyTorch's
+argument conventions over the native functions in ember._C."""
+import builtins
+
+from . import _C
+from ._args import sizes as _sizes
+from ._tensor import _resolve_cuda
+
+Tensor = _C.Tensor
+_float32 = _C.dtype.float32
+_int64 = _C.dtype.int64
+
+
+def _device(device):
+    return _C.device("cpu") if device is None else _resolve_cuda(device)
+
+
+def _finish(t, requires_grad):
+    return _C.requires_grad_(t, True) if requires_grad else t
+
+
+def _shape_from(size_args, kwargs):
+    size = kwargs.pop("size", None)
+    if size is not None:
+        if size_args:
+            raise TypeError("size was given both positionally and as the size= keyword")
+        return _sizes((size,))
+    return _sizes(size_args)
+
+
+def _factory(fill):
+    def create(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False, **kw):
+        shape = _shape_from(size, kw)
+        if kw:
+            raise TypeError(f"got an unexpected keyword argument '{next(iter(kw))}'")
+        return _finish(fill(shape, dtype or _float32, _device(device)), requires_grad)
+    return create
+
+
+zeros = _factory(lambda s, d, dev: _C.full(s, 0, d, dev))
+ones = _factory(lambda s, d, dev: _C.full(s, 1, d, dev))
+empty = _factory(lambda s, d, dev: _C.empty(s, d, dev))
+rand = _factory(lambda s, d, dev: _C.rand(s, d, dev))
+randn = _factory(lambda s, d, dev: _C.randn(s, d, dev))
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    if dtype is None:
+        dtype = _C.dtype.bool if isinstance(fill_value, bool) else _int64 if isinstance(fill_value, int) else _float32
+    return _finish(_C.full(_sizes((size,)), fill_value, dtype, _device(device)), requires_grad)
+
+
+def _like(fill):
+    def create(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):  # noqa: A002
+        return _finish(fill(list(input.shape), dtype or input.dtype, device or input.device), requires_grad)
+    return create
+
+
+zeros_like = _like(lambda s, d, dev: _C.full(s, 0, d, dev))
+ones_like = _like(lambda s, d, dev: _C.full(s, 1, d, dev))
+empty_like = _like(lambda s, d, dev: _C.empty(s, d, dev))
+rand_like = _like(lambda s, d, dev: _C.rand(s, d, dev))
+randn_like = _like(lambda s, d, dev: _C.randn(s, d, dev))
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):  # noqa: A002
+    return _finish(_C.full(list(input.shape), fill_value, dtype or input.dtype, device or input.device),
+                   requires_grad)
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    t = _C.tensor(data, dtype, _device(device))
+    return _finish(t, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype) if (dtype or device) else data
+    return _C.tensor(data, dtype, _device(device))
+
+
+def from_numpy(array):
+    return _C.from_numpy(array)
+
+
+def _number(x):
+    return x.item() if isinstance(x, Tensor) else x
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    start, end, step = _number(start), _number(end), _number(step)
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        integral = builtins.all(isinstance(v, int) for v in (start, end, step))
+        dtype = _int64 if integral else _float32
+    return _finish(_C.arange(builtins.float(start), builtins.float(end), builtins.float(step), dtype,
+                             _device(device)), requires_grad)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    return _finish(_C.linspace(builtins.float(_number(start)), builtins.float(_number(end)), int(steps),
+                               dtype or _float32, _device(device)), requires_grad)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    return _finish(_C.eye(n, n if m is None else m, dtype or _float32, _device(device)), requires_grad)
+
+
+def randint(low=0, high=None, size=None, *, dtype=None, device=None, requires_grad=False, generator=None):
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
+    return _C.randint(int(low), int(high), _sizes((size,)), dtype or _int64, _device(device))
+
+
+def randperm(n, *, dtype=None, device=None, requires_grad=False, generator=None):
+    return _C.randperm(int(n), dtype or _int64, _device(device))
+
+
+def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None, requires_grad=False, generator=None):
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        like = mean if isinstance(mean, Tensor) else std
+        noise = _C.randn(list(like.shape), like.dtype, like.device)
+        return noise * std + mean
+    if size is None:
+        raise TypeError("normal() needs size= when mean and std are numbers")
+    t = _C.empty(_sizes((size,)), dtype or _float32, _device(device))
+    return _finish(_C.normal_(t, builtins.float(mean), builtins.float(std)), requires_grad)
+
+
+def manual_seed(seed):
+    _C.manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
+
+
+def seed():
+    import time
+    s = time.time_ns() & 0xFFFFFFFFFFFF
+    _C.manual_seed(s)
+    return s
+
+
+initial_seed = _C.initial_seed
+
+
+def FloatTensor(*args):  # noqa: N802 - legacy constructor names
+    return _legacy(args, _float32)
+
+
+def LongTensor(*args):  # noqa: N802
+    return _legacy(args, _int64)
+
+
+def DoubleTensor(*args):  # noqa: N802
+    return _legacy(args, _C.dtype.float64)
+
+
+def IntTensor(*args):  # noqa: N802
+    return _legacy(args, _C.dtype.int32)
+
+
+def BoolTensor(*args):  # noqa: N802
+    return _legacy(args, _C.dtype.bool)
+
+
+def _legacy(args, dtype):
+    if len(args) == 1 and not isinstance(args[0], int):
+        return _C.tensor(args[0], dtype, _C.device("cpu"))
+    return _C.empty(_sizes(args), dtype, _C.device("cpu"))
+
+
+# ---------------------------------------------------------------- math and joining
+
+def cat(tensors, dim=0, *, axis=None, out=None):
+    return _C.cat(tensors, dim if axis is None else axis)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim=0, *, out=None):
+    return _C.stack(tensors, dim)
+
+
+def where(condition, input=None, other=None):  # noqa: A002
+    if input is None and other is None:
+        return condition.nonzero(as_tuple=True)
+    return _C.where(condition, input, other)
+
+
+def clamp(input, min=None, max=None):  # noqa: A002
+    return input.clamp(min, max)
+
+
+clip = clamp
+
+
+def _method_function(name):
+    def fn(input, *args, **kwargs):  # noqa: A002
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(input).__name__}")
+        return getattr(input, name)(*args, **kwargs)
+    fn.__name__ = name
+    return fn
+
+
+_METHOD_FUNCTIONS = [
+    "sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "cumsum", "norm", "var", "std",
+    "all", "any", "softmax", "log_softmax", "reshape", "transpose", "permute", "squeeze", "unsqueeze", "flatten",
+    "split", "chunk", "unbind", "t", "numel", "matmul", "mm", "bmm", "mv", "dot", "index_select", "gather",
+    "masked_fill", "nonzero", "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "pow",
+    "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "sign", "floor", "ceil",
+    "round", "trunc", "log1p", "expm1", "log2", "log10", "exp2", "square", "reciprocal", "erf", "neg", "maximum",
+    "minimum", "atan2", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
+    "logical_not", "bitwise_not", "floor_divide", "remainder", "detach", "clone", "swapaxes", "unflatten",
+]
+globals().update({name: _method_function(name) for name in _METHOD_FUNCTIONS})
+negative = globals()["neg"]
+absolute = globals()["abs"]
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(input):  # noqa: A002
+    return input.numel()
+
+
+def is_floating_point(input):  # noqa: A002
+    return input.is_floating_point()
+
+
+def result_type(a, b):
+    return _C.result_type(a, b)
+
+
+def broadcast_shapes(*shapes):
+    out = []
+    for shape in shapes:
+        shape = list(shape)
+        n = builtins.max(len(out), len(shape))
+        out = [1] * (n - len(out)) + out
+        shape = [1] * (n - len(shape)) + shape
+        for i, (a, b) in enumerate(zip(out, shape)):
+            if a != b and a != 1 and b != 1:
+                raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape. "
+                                   f"Mismatch is at dim {i}: {a} vs {b}")
+            out[i] = b if a == 1 else a
+    from ._size import Size
+    return Size(out)
