@@ -1,0 +1,223 @@
+// bench_kernels.cpp — benchmark harness for ember's CPU kernels.
+//
+// Every case is first validated against a naive reference (a wrong kernel's
+// speed is meaningless), then timed: warm-up runs, then the median of repeated
+// runs, reported as GFLOP/s or GB/s.
+//
+// Adding a kernel: write a make_<kernel>_case() returning a Case (name,
+// setup, reference, run, check, work) and append it in all_cases().
+//
+// Usage: bench_kernels [substring-filter ...] [--list]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "csrc/cpu/gemm.h"
+
+namespace {
+
+enum class Unit { Flops, Bytes };
+
+struct Case {
+  std::string name;
+  std::function<void()> setup;      // allocate and fill inputs (untimed, run once)
+  std::function<void()> reference;  // compute expected results naively (untimed)
+  std::function<void()> run;        // the kernel under test (timed)
+  // Compare run()'s output with the reference; returns an empty string when it
+  // matches, else a description of the first mismatch.
+  std::function<std::string()> check;
+  double work = 0;  // flops or bytes moved by one run()
+  Unit unit = Unit::Flops;
+};
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Fixed seed so a failure reproduces; values bounded away from zero so no
+// input is accidentally all-zero.
+template <class T>
+void fill_random(std::vector<T>& v, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> d(0.1, 1.0);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<T>((i % 2) ? d(rng) : -d(rng));
+}
+
+// ---------------------------------------------------------------------------
+// gemm: C[M,N] = A[M,K] @ B[K,N], row-major. The reference computes a sample
+// of entries in double (a full naive 2048^3 product would take minutes) that
+// always includes the four corners, where edge-tile bugs show up.
+
+template <class T>
+Case make_gemm_case(const char* dtype, int64_t M, int64_t N, int64_t K, bool b_transposed = false) {
+  struct State {
+    std::vector<T> A, B, C;
+    std::vector<int64_t> si, sj;
+    std::vector<double> expect, mag;
+  };
+  auto s = std::make_shared<State>();
+  // B^T layout (rsb=1, csb=K) is what x @ W.T in a Linear layer looks like.
+  const int64_t rsb = b_transposed ? 1 : N, csb = b_transposed ? K : 1;
+  Case c;
+  c.name = std::string("gemm_") + dtype + " " + std::to_string(M) + "x" + std::to_string(N) + "x" +
+           std::to_string(K) + (b_transposed ? " B^T" : "");
+  c.work = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  c.unit = Unit::Flops;
+  c.setup = [=] {
+    s->A.resize(M * K);
+    s->B.resize(K * N);
+    s->C.assign(M * N, T(0));
+    fill_random(s->A, 1);
+    fill_random(s->B, 2);
+    std::mt19937 rng(3);
+    s->si = {0, 0, M - 1, M - 1};
+    s->sj = {0, N - 1, 0, N - 1};
+    for (int t = 0; t < 252; ++t) {
+      s->si.push_back(static_cast<int64_t>(rng() % M));
+      s->sj.push_back(static_cast<int64_t>(rng() % N));
+    }
+  };
+  c.reference = [=] {
+    s->expect.clear();
+    s->mag.clear();
+    for (size_t t = 0; t < s->si.size(); ++t) {
+      double acc = 0, mag = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double p = static_cast<double>(s->A[s->si[t] * K + k]) *
+                         static_cast<double>(s->B[k * rsb + s->sj[t] * csb]);
+        acc += p;
+        mag += std::fabs(p);
+      }
+      s->expect.push_back(acc);
+      s->mag.push_back(mag);
+    }
+  };
+  c.run = [=] {
+    if constexpr (sizeof(T) == 4) {
+      ember::cpu::gemm_f32(M, N, K, s->A.data(), K, 1, s->B.data(), rsb, csb, s->C.data(), N, 1,
+                           false);
+    } else {
+      ember::cpu::gemm_f64(M, N, K, s->A.data(), K, 1, s->B.data(), rsb, csb, s->C.data(), N, 1,
+                           false);
+    }
+  };
+  c.check = [=]() -> std::string {
+    const double eps = sizeof(T) == 4 ? 1.2e-7 : 2.3e-16;
+    for (size_t t = 0; t < s->si.size(); ++t) {
+      const double got = s->C[s->si[t] * N + s->sj[t]];
+      const double tol = 2.0 * eps * static_cast<double>(K + 2) * s->mag[t];
+      if (!(std::fabs(got - s->expect[t]) <= tol)) {
+        char msg[160];
+        std::snprintf(msg, sizeof msg, "C(%lld,%lld) = %.9g, expected %.9g",
+                      static_cast<long long>(s->si[t]), static_cast<long long>(s->sj[t]), got,
+                      s->expect[t]);
+        return msg;
+      }
+    }
+    return "";
+  };
+  return c;
+}
+
+// ---------------------------------------------------------------------------
+// The case table. Append new kernels here.
+
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  for (int64_t n : {256, 1024, 2048}) cases.push_back(make_gemm_case<float>("f32", n, n, n));
+  cases.push_back(make_gemm_case<float>("f32", 64, 64, 64));
+  // Tiny-MLP shapes: batch 2, 20 -> 256, as plain and as x @ W.T.
+  cases.push_back(make_gemm_case<float>("f32", 2, 256, 20));
+  cases.push_back(make_gemm_case<float>("f32", 2, 256, 20, /*b_transposed=*/true));
+  cases.push_back(make_gemm_case<float>("f32", 256, 256, 784, /*b_transposed=*/true));
+  cases.push_back(make_gemm_case<double>("f64", 512, 512, 512));
+  return cases;
+}
+
+// ---------------------------------------------------------------------------
+// Timing.
+
+struct Timing {
+  double median_s, best_s;
+  int reps;
+};
+
+Timing time_case(const Case& c) {
+  // Warm-up: touch caches, page in buffers, wake the thread pool.
+  const auto w0 = Clock::now();
+  int warm = 0;
+  do {
+    c.run();
+    ++warm;
+  } while (warm < 3 || (seconds_since(w0) < 0.1 && warm < 1000));
+  const double per_run = seconds_since(w0) / warm;
+  // Aim for ~0.5 s of measurement; at least 5 samples for a stable median.
+  const int reps = std::clamp(static_cast<int>(0.5 / std::max(per_run, 1e-9)), 5, 10000);
+  std::vector<double> t(reps);
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    c.run();
+    t[r] = seconds_since(t0);
+  }
+  std::sort(t.begin(), t.end());
+  return {t[reps / 2], t[0], reps};
+}
+
+bool matches_filter(const std::string& name, const std::vector<std::string>& filters) {
+  if (filters.empty()) return true;
+  return std::any_of(filters.begin(), filters.end(),
+                     [&](const std::string& f) { return name.find(f) != std::string::npos; });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> filters;
+  bool list_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--list") == 0) {
+      list_only = true;
+    } else {
+      filters.emplace_back(argv[i]);
+    }
+  }
+  std::vector<Case> cases = all_cases();
+  if (list_only) {
+    for (const Case& c : cases) std::printf("%s\n", c.name.c_str());
+    return 0;
+  }
+
+  std::printf("gemm micro-kernel: %s\n", ember::cpu::gemm_kernel_name());
+  std::printf("%-32s %12s %12s %10s %6s\n", "case", "median", "best", "rate", "reps");
+  int failures = 0;
+  for (const Case& c : cases) {
+    if (!matches_filter(c.name, filters)) continue;
+    c.setup();
+    c.reference();
+    c.run();
+    const std::string err = c.check();
+    if (!err.empty()) {
+      // Don't time a wrong kernel; report and keep going so one bug doesn't
+      // hide the rest of the table.
+      std::printf("%-32s FAILED validation: %s\n", c.name.c_str(), err.c_str());
+      ++failures;
+      continue;
+    }
+    const Timing t = time_case(c);
+    const double rate = c.work / t.median_s / 1e9;
+    std::printf("%-32s %9.3f ms %9.3f ms %6.1f %s %6d\n", c.name.c_str(), t.median_s * 1e3,
+                t.best_s * 1e3, rate, c.unit == Unit::Flops ? "GFLOP/s" : "GB/s   ", t.reps);
+    std::fflush(stdout);
+  }
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,752 @@
+// gemm.cpp — BLIS-style float32/float64 matrix multiply for the CPU.
+//
+// Structure (outer to inner), following the BLIS decomposition:
+//   jc: NC columns of B/C    -> packed B block (KC x NC) lives in L3
+//   pc: KC-deep slice of K    -> one pass of rank-KC updates
+//   ic: MC rows of A/C        -> packed A block (MC x KC) lives in L2
+//   jr: NR-column panel       -> one B micro-panel (KC x NR) stays in L1
+//   ir: MR-row panel          -> micro-kernel keeps the MR x NR C tile in registers
+// Packing turns any (row, column) strides into unit-stride streams, so
+// transposed and strided operands cost one copy of O(MK + KN), never O(MNK).
+//
+// Two micro-kernels: AVX2+FMA (compiled per function with target attributes,
+// so nothing else in the build needs -mavx2) and a portable one the compiler
+// may auto-vectorise. The choice is made at run time from CPUID.
+#include "gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define EMBER_GEMM_X86 1
+#include <immintrin.h>
+#else
+#define EMBER_GEMM_X86 0
+#endif
+
+namespace ember::cpu {
+namespace {
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Below this many multiply-adds a parallel region costs more than it saves
+// (waking a thread and the barriers are a few microseconds).
+constexpr double kParallelMinWork = 64.0 * 64.0 * 64.0;
+
+// ---------------------------------------------------------------------------
+// Packing buffers. Kept per calling thread and only ever grown, so steady-state
+// calls (a training loop doing the same matmuls every step) never allocate.
+
+constexpr size_t kAlign = 64;  // cache line; also satisfies 32-byte AVX loads
+
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer() { std::free(ptr_); }
+
+  void* get(size_t bytes) {
+    if (bytes > cap_) {
+      std::free(ptr_);
+      ptr_ = nullptr;
+      cap_ = 0;
+      // Grow geometrically so a slowly increasing size doesn't realloc each call.
+      const size_t want = std::max(bytes, cap_ + cap_ / 2);
+      const size_t rounded = (want + kAlign - 1) / kAlign * kAlign;
+      ptr_ = std::aligned_alloc(kAlign, rounded);
+      if (!ptr_) throw std::bad_alloc();
+      cap_ = rounded;
+    }
+    return ptr_;
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t cap_ = 0;
+};
+
+thread_local AlignedBuffer tl_pack_buffer;
+
+// ---------------------------------------------------------------------------
+// Micro-kernel contract. Computes an mr x NR tile (mr = kernel's row count):
+//   a:   packed A panel, element (i, p) at a[p * MR + i]
+//   b:   B panel, element (p, j) at b[p * ldb + j]; always NR readable columns
+//        (zero-padded when packed, or the real matrix when it is wide enough)
+//   c:   C tile at c[i * rsc + j * csc]; only the first nr columns are written
+//   add: false -> C = AB (C is never read), true -> C += AB
+template <class T>
+using MicroKernel = void (*)(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t rsc,
+                             int64_t csc, int nr, bool add);
+
+// Writes a finished tile held in tmp[MROWS][NR] to C. Used for edge tiles and
+// non-unit column strides, where vector stores would overrun or mis-stride.
+template <class T, int NR>
+inline void store_tile_scalar(const T* tmp, int mrows, int nr, T* c, int64_t rsc, int64_t csc,
+                              bool add) {
+  for (int i = 0; i < mrows; ++i) {
+    T* ci = c + i * rsc;
+    const T* ti = tmp + i * NR;
+    if (add) {
+      for (int j = 0; j < nr; ++j) ci[j * csc] += ti[j];
+    } else {
+      for (int j = 0; j < nr; ++j) ci[j * csc] = ti[j];
+    }
+  }
+}
+
+// Portable kernel: small enough (MR*NR accumulators) for SSE2's 16 registers
+// after auto-vectorisation; only used on CPUs without AVX2+FMA.
+template <class T, int MR, int NR, int MROWS>
+void kernel_generic(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t rsc,
+                    int64_t csc, int nr, bool add) {
+  T acc[MROWS][NR] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    const T* bp = b + p * ldb;
+    const T* ap = a + p * MR;
+    for (int i = 0; i < MROWS; ++i) {
+      const T ai = ap[i];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * bp[j];
+    }
+  }
+  store_tile_scalar<T, NR>(&acc[0][0], MROWS, nr, c, rsc, csc, add);
+}
+
+#if EMBER_GEMM_X86
+
+// AVX2 f32 kernel, 6x16: 12 ymm accumulators + 2 for the B row + 1 broadcast
+// = 15 of 16 registers, and 12 independent FMA chains hide FMA latency on
+// two FMA pipes. Fewer rows (edge panels) reuse the same code with MROWS < 6.
+template <int MROWS>
+__attribute__((target("avx2,fma"))) void kernel_f32_avx2(int64_t kc, const float* a,
+                                                          const float* b, int64_t ldb, float* c,
+                                                          int64_t rsc, int64_t csc, int nr,
+                                                          bool add) {
+  constexpr int MR = 6, NR = 16;
+  __m256 c0[MROWS], c1[MROWS];
+#pragma GCC unroll 6
+  for (int i = 0; i < MROWS; ++i) {
+    c0[i] = _mm256_setzero_ps();
+    c1[i] = _mm256_setzero_ps();
+  }
+  // Pull the C tile toward L1 while the k loop runs, so the final
+  // read-modify-write doesn't stall on memory.
+  if (csc == 1) {
+#pragma GCC unroll 6
+    for (int i = 0; i < MROWS; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * rsc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * rsc + 15), _MM_HINT_T0);
+    }
+  }
+  int64_t p = 0;
+  if constexpr (MROWS <= 2) {
+    // One or two rows give only 2-4 independent FMA chains, so FMA latency,
+    // not throughput, would bound small-batch products. A second accumulator
+    // set for odd k doubles the chains (and still fits in registers).
+    __m256 d0[MROWS], d1[MROWS];
+#pragma GCC unroll 2
+    for (int i = 0; i < MROWS; ++i) {
+      d0[i] = _mm256_setzero_ps();
+      d1[i] = _mm256_setzero_ps();
+    }
+    for (; p + 2 <= kc; p += 2) {
+      const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+      const __m256 b2 = _mm256_loadu_ps(b + ldb), b3 = _mm256_loadu_ps(b + ldb + 8);
+#pragma GCC unroll 2
+      for (int i = 0; i < MROWS; ++i) {
+        const __m256 ai = _mm256_broadcast_ss(a + i), aj = _mm256_broadcast_ss(a + MR + i);
+        c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+        c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+        d0[i] = _mm256_fmadd_ps(aj, b2, d0[i]);
+        d1[i] = _mm256_fmadd_ps(aj, b3, d1[i]);
+      }
+      a += 2 * MR;
+      b += 2 * ldb;
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < MROWS; ++i) {
+      c0[i] = _mm256_add_ps(c0[i], d0[i]);
+      c1[i] = _mm256_add_ps(c1[i], d1[i]);
+    }
+  }
+#pragma GCC unroll 4
+  for (; p < kc; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(b);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < MROWS; ++i) {
+      const __m256 ai = _mm256_broadcast_ss(a + i);
+      c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+    }
+    a += MR;
+    b += ldb;
+  }
+  if (nr == NR && csc == 1) {
+#pragma GCC unroll 6
+    for (int i = 0; i < MROWS; ++i) {
+      float* ci = c + i * rsc;
+      if (add) {
+        c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(ci));
+        c1[i] = _mm256_add_ps(c1[i], _mm256_loadu_ps(ci + 8));
+      }
+      _mm256_storeu_ps(ci, c0[i]);
+      _mm256_storeu_ps(ci + 8, c1[i]);
+    }
+  } else {
+    alignas(32) float tmp[MROWS * NR];
+    // Fully unrolled like every loop over the accumulators: a single
+    // variable index would force GCC to keep them in memory.
+#pragma GCC unroll 6
+    for (int i = 0; i < MROWS; ++i) {
+      _mm256_store_ps(tmp + i * NR, c0[i]);
+      _mm256_store_ps(tmp + i * NR + 8, c1[i]);
+    }
+    store_tile_scalar<float, NR>(tmp, MROWS, nr, c, rsc, csc, add);
+  }
+}
+
+// AVX2 f64 kernel, 6x8: same register budget as the f32 one (4 doubles/ymm).
+template <int MROWS>
+__attribute__((target("avx2,fma"))) void kernel_f64_avx2(int64_t kc, const double* a,
+                                                          const double* b, int64_t ldb, double* c,
+                                                          int64_t rsc, int64_t csc, int nr,
+                                                          bool add) {
+  constexpr int MR = 6, NR = 8;
+  __m256d c0[MROWS], c1[MROWS];
+#pragma GCC unroll 6
+  for (int i = 0; i < MROWS; ++i) {
+    c0[i] = _mm256_setzero_pd();
+    c1[i] = _mm256_setzero_pd();
+  }
+  if (csc == 1) {
+#pragma GCC unroll 6
+    for (int i = 0; i < MROWS; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * rsc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * rsc + 7), _MM_HINT_T0);
+    }
+  }
+  int64_t p = 0;
+  if constexpr (MROWS <= 2) {
+    // One or two rows give only 2-4 independent FMA chains, so FMA latency,
+    // not throughput, would bound small-batch products. A second accumulator
+    // set for odd k doubles the chains (and still fits in registers).
+    __m256d d0[MROWS], d1[MROWS];
+#pragma GCC unroll 2
+    for (int i = 0; i < MROWS; ++i) {
+      d0[i] = _mm256_setzero_pd();
+      d1[i] = _mm256_setzero_pd();
+    }
+    for (; p + 2 <= kc; p += 2) {
+      const __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4);
+      const __m256d b2 = _mm256_loadu_pd(b + ldb), b3 = _mm256_loadu_pd(b + ldb + 4);
+#pragma GCC unroll 2
+      for (int i = 0; i < MROWS; ++i) {
+        const __m256d ai = _mm256_broadcast_sd(a + i), aj = _mm256_broadcast_sd(a + MR + i);
+        c0[i] = _mm256_fmadd_pd(ai, b0, c0[i]);
+        c1[i] = _mm256_fmadd_pd(ai, b1, c1[i]);
+        d0[i] = _mm256_fmadd_pd(aj, b2, d0[i]);
+        d1[i] = _mm256_fmadd_pd(aj, b3, d1[i]);
+      }
+      a += 2 * MR;
+      b += 2 * ldb;
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < MROWS; ++i) {
+      c0[i] = _mm256_add_pd(c0[i], d0[i]);
+      c1[i] = _mm256_add_pd(c1[i], d1[i]);
+    }
+  }
+#pragma GCC unroll 4
+  for (; p < kc; ++p) {
+    const __m256d b0 = _mm256_loadu_pd(b);
+    const __m256d b1 = _mm256_loadu_pd(b + 4);
+#pragma GCC unroll 6
+    for (int i = 0; i < MROWS; ++i) {
+      const __m256d ai = _mm256_broadcast_sd(a + i);
+      c0[i] = _mm256_fmadd_pd(ai, b0, c0[i]);
+      c1[i] = _mm256_fmadd_pd(ai, b1, c1[i]);
+    }
+    a += MR;
+    b += ldb;
+  }
+  if (nr == NR && csc == 1) {
+#pragma GCC unroll 6
+    for (int i = 0; i < MROWS; ++i) {
+      double* ci = c + i * rsc;
+      if (add) {
+        c0[i] = _mm256_add_pd(c0[i], _mm256_loadu_pd(ci));
+        c1[i] = _mm256_add_pd(c1[i], _mm256_loadu_pd(ci + 4));
+      }
+      _mm256_storeu_pd(ci, c0[i]);
+      _mm256_storeu_pd(ci + 4, c1[i]);
+    }
+  } else {
+    alignas(32) double tmp[MROWS * NR];
+    // Fully unrolled like every loop over the accumulators: a single
+    // variable index would force GCC to keep them in memory.
+#pragma GCC unroll 6
+    for (int i = 0; i < MROWS; ++i) {
+      _mm256_store_pd(tmp + i * NR, c0[i]);
+      _mm256_store_pd(tmp + i * NR + 4, c1[i]);
+    }
+    store_tile_scalar<double, NR>(tmp, MROWS, nr, c, rsc, csc, add);
+  }
+}
+
+// Packs a 16-column f32 B panel whose columns are contiguous (rsb == 1, the
+// x @ W.T layout of a Linear layer) with 8x8 in-register transposes rather
+// than 16 strided scalar gathers per k. For a small batch this packing is most
+// of the work of the whole product.
+__attribute__((target("avx2,fma"))) void pack_b16_colmajor_f32_avx2(float* dst, const float* B,
+                                                                     int64_t csb, int64_t kc) {
+  int64_t p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    for (int jb = 0; jb < 16; jb += 8) {
+      const float* s = B + jb * csb + p;
+      const __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + csb);
+      const __m256 r2 = _mm256_loadu_ps(s + 2 * csb), r3 = _mm256_loadu_ps(s + 3 * csb);
+      const __m256 r4 = _mm256_loadu_ps(s + 4 * csb), r5 = _mm256_loadu_ps(s + 5 * csb);
+      const __m256 r6 = _mm256_loadu_ps(s + 6 * csb), r7 = _mm256_loadu_ps(s + 7 * csb);
+      const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+      const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+      const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+      const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+      const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+      const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+      const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+      const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+      const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+      const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+      float* d = dst + p * 16 + jb;
+      _mm256_storeu_ps(d + 0 * 16, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(d + 1 * 16, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(d + 2 * 16, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(d + 3 * 16, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(d + 4 * 16, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(d + 5 * 16, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(d + 6 * 16, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(d + 7 * 16, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+  }
+  for (; p < kc; ++p)
+    for (int j = 0; j < 16; ++j) dst[p * 16 + j] = B[j * csb + p];
+}
+
+bool cpu_has_avx2_fma() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+#else
+bool cpu_has_avx2_fma() { return false; }
+#endif  // EMBER_GEMM_X86
+
+// ---------------------------------------------------------------------------
+// Per-(dtype, ISA) configuration: tile shape, cache blocking, kernel table.
+//
+// Blocking targets a typical AVX2 core (32 KiB L1d, 512 KiB L2, shared L3):
+// KC x NR x sizeof(T) = 16 KiB B micro-panel (half of L1, leaving room for the
+// streaming A panel), MC x KC x sizeof(T) ~ 170-200 KiB A block (well inside
+// L2), KC x NC x sizeof(T) = 4 MiB B block shared by all threads in L3.
+
+template <class T>
+struct Config {
+  int MR, NR;
+  int64_t MC, KC, NC;
+  MicroKernel<T> kern[8];  // kern[mr - 1] computes an mr-row tile
+};
+
+const Config<float> kGenericF32 = {
+    4, 8, 128, 256, 4096,
+    {kernel_generic<float, 4, 8, 1>, kernel_generic<float, 4, 8, 2>,
+     kernel_generic<float, 4, 8, 3>, kernel_generic<float, 4, 8, 4>}};
+const Config<double> kGenericF64 = {
+    4, 4, 128, 256, 2048,
+    {kernel_generic<double, 4, 4, 1>, kernel_generic<double, 4, 4, 2>,
+     kernel_generic<double, 4, 4, 3>, kernel_generic<double, 4, 4, 4>}};
+
+#if EMBER_GEMM_X86
+const Config<float> kAvx2F32 = {6,
+                                16,
+                                168,
+                                256,
+                                4096,
+                                {kernel_f32_avx2<1>, kernel_f32_avx2<2>, kernel_f32_avx2<3>,
+                                 kernel_f32_avx2<4>, kernel_f32_avx2<5>, kernel_f32_avx2<6>}};
+const Config<double> kAvx2F64 = {6,
+                                 8,
+                                 96,
+                                 256,
+                                 2048,
+                                 {kernel_f64_avx2<1>, kernel_f64_avx2<2>, kernel_f64_avx2<3>,
+                                  kernel_f64_avx2<4>, kernel_f64_avx2<5>, kernel_f64_avx2<6>}};
+#endif
+
+// 0 = not yet chosen, 1 = generic, 2 = avx2.
+std::atomic<int> g_kernel_choice{0};
+
+int choose_kernel() {
+  int k = g_kernel_choice.load(std::memory_order_acquire);
+  if (k != 0) return k;
+  k = cpu_has_avx2_fma() ? 2 : 1;
+  if (const char* env = std::getenv("EMBER_GEMM_KERNEL")) {
+    if (std::strcmp(env, "generic") == 0) k = 1;
+  }
+  g_kernel_choice.store(k, std::memory_order_release);
+  return k;
+}
+
+const Config<float>& config_f32() {
+#if EMBER_GEMM_X86
+  if (choose_kernel() == 2) return kAvx2F32;
+#else
+  (void)choose_kernel();
+#endif
+  return kGenericF32;
+}
+
+const Config<double>& config_f64() {
+#if EMBER_GEMM_X86
+  if (choose_kernel() == 2) return kAvx2F64;
+#else
+  (void)choose_kernel();
+#endif
+  return kGenericF64;
+}
+
+// ---------------------------------------------------------------------------
+// Packing.
+
+// A block (mc x kc) -> consecutive MR-row panels; panel r at dst + r*MR*kc,
+// element (i, p) of a panel at [p * MR + i]. A short last panel keeps the MR
+// stride (its kernel reads only the rows it has), so no zero padding needed.
+template <class T>
+void pack_a_block(T* dst, const T* A, int64_t rsa, int64_t csa, int64_t mc, int64_t kc, int MR) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+    const T* src = A + ir * rsa;
+    T* d = dst + ir * kc;
+    if (rsa == 1) {
+      // Column-major A (e.g. a transposed view): each k is a contiguous run.
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* s = src + p * csa;
+        for (int i = 0; i < mr; ++i) d[p * MR + i] = s[i];
+      }
+    } else {
+      // Row-major or general: read each row sequentially.
+      for (int i = 0; i < mr; ++i) {
+        const T* s = src + i * rsa;
+        if (csa == 1) {
+          for (int64_t p = 0; p < kc; ++p) d[p * MR + i] = s[p];
+        } else {
+          for (int64_t p = 0; p < kc; ++p) d[p * MR + i] = s[p * csa];
+        }
+      }
+    }
+  }
+}
+
+// One B micro-panel (kc x nr, nr <= NR) -> dst[p * NR + j], zero-padding
+// columns nr..NR-1 so the kernel can always use full-width vector loads.
+template <class T, int NR>
+void pack_b_panel_fixed(T* dst, const T* B, int64_t rsb, int64_t csb, int64_t kc, int nr) {
+  if (nr == NR && csb == 1) {
+    // Row-major B: a straight copy of NR contiguous elements per k.
+    for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * NR, B + p * rsb, NR * sizeof(T));
+    return;
+  }
+  if (nr < NR) {
+    for (int64_t p = 0; p < kc; ++p)
+      for (int j = nr; j < NR; ++j) dst[p * NR + j] = T(0);
+  }
+  if (csb == 1) {
+    for (int64_t p = 0; p < kc; ++p)
+      for (int j = 0; j < nr; ++j) dst[p * NR + j] = B[p * rsb + j];
+  } else {
+    // Column-major / transposed B: walk each column contiguously.
+    for (int j = 0; j < nr; ++j) {
+      const T* s = B + j * csb;
+      if (rsb == 1) {
+        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = s[p];
+      } else {
+        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = s[p * rsb];
+      }
+    }
+  }
+}
+
+template <class T>
+void pack_b_panel(T* dst, const T* B, int64_t rsb, int64_t csb, int64_t kc, int nr, int NR) {
+#if EMBER_GEMM_X86
+  if constexpr (sizeof(T) == 4) {
+    if (NR == 16 && nr == 16 && rsb == 1 && csb != 1 && choose_kernel() == 2)
+      return pack_b16_colmajor_f32_avx2(reinterpret_cast<float*>(dst),
+                                        reinterpret_cast<const float*>(B), csb, kc);
+  }
+#endif
+  // Dispatch to a fixed NR so the row copy compiles to a handful of vector moves.
+  switch (NR) {
+    case 4: return pack_b_panel_fixed<T, 4>(dst, B, rsb, csb, kc, nr);
+    case 8: return pack_b_panel_fixed<T, 8>(dst, B, rsb, csb, kc, nr);
+    case 16: return pack_b_panel_fixed<T, 16>(dst, B, rsb, csb, kc, nr);
+    default:
+      for (int64_t p = 0; p < kc; ++p)
+        for (int j = 0; j < NR; ++j) dst[p * NR + j] = j < nr ? B[p * rsb + j * csb] : T(0);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Driver.
+
+template <class T>
+struct Problem {
+  int64_t M, N, K;
+  const T* A;
+  int64_t rsa, csa;
+  const T* B;
+  int64_t rsb, csb;
+  T* C;
+  int64_t rsc, csc;
+  bool accumulate;
+};
+
+struct Schedule {
+  int nt;        // threads requested
+  int64_t mc;    // rows per ic block (<= MC, balanced across threads)
+  bool split_m;  // threads split ic blocks (else they split the jr panels)
+  bool pack_b;   // false: read B in place (unit column stride, few row panels)
+};
+
+inline void team_barrier() {
+#if defined(_OPENMP)
+#pragma omp barrier
+#endif
+}
+
+// The whole loop nest as run by one thread of a team of nt. Every thread walks
+// the same jc/pc loops; work inside is split by index ranges, so the same
+// thread always owns the same C tiles and only B packing needs barriers.
+//
+// With packed B and several row blocks, threads claim row blocks from a shared
+// counter instead of a fixed split: if another process steals time from one
+// core, the other core takes more blocks instead of idling at the barrier.
+// Two counters alternate between K slices; each is reset one slice before its
+// next use, when the barrier guarantees nobody is still claiming from it.
+template <class T>
+void gemm_thread(const Problem<T>& p, const Config<T>& cfg, const Schedule& s, T* bpack, T* apack,
+                 T* btail, std::atomic<int64_t>* claim, int tid, int nt) {
+  const int MR = cfg.MR, NR = cfg.NR;
+  const int64_t nbm = ceil_div(p.M, s.mc);
+  const bool dynamic = nt > 1 && s.pack_b && s.split_m;
+  int64_t slice = 0;
+  for (int64_t jc = 0; jc < p.N; jc += cfg.NC) {
+    const int64_t nc = std::min(cfg.NC, p.N - jc);
+    const int64_t npanels = ceil_div(nc, NR);
+    for (int64_t pc = 0; pc < p.K; pc += cfg.KC) {
+      const int64_t kc = std::min(cfg.KC, p.K - pc);
+      // The first K slice overwrites C unless the caller asked to accumulate.
+      const bool add = p.accumulate || pc > 0;
+      const T* Bblk = p.B + pc * p.rsb + jc * p.csb;
+
+      if (s.pack_b) {
+        const int64_t q0 = npanels * tid / nt, q1 = npanels * (tid + 1) / nt;
+        for (int64_t q = q0; q < q1; ++q) {
+          const int nr = static_cast<int>(std::min<int64_t>(NR, nc - q * NR));
+          pack_b_panel(bpack + q * NR * kc, Bblk + q * NR * p.csb, p.rsb, p.csb, kc, nr, NR);
+        }
+        if (nt > 1) team_barrier();
+      }
+
+      // One MC x kc row block of C against this thread's columns of the B block.
+      auto row_block = [&](int64_t ib, int64_t jq0, int64_t jq1) {
+        const int64_t ic = ib * s.mc;
+        const int64_t mcur = std::min(s.mc, p.M - ic);
+        pack_a_block(apack, p.A + ic * p.rsa + pc * p.csa, p.rsa, p.csa, mcur, kc, MR);
+        for (int64_t q = jq0; q < jq1; ++q) {
+          const int nr = static_cast<int>(std::min<int64_t>(NR, nc - q * NR));
+          const T* bp;
+          int64_t ldb;
+          if (s.pack_b) {
+            bp = bpack + q * NR * kc;
+            ldb = NR;
+          } else if (nr == NR) {
+            bp = Bblk + q * NR;  // csb == 1 guaranteed by the schedule
+            ldb = p.rsb;
+          } else {
+            // The kernel always loads NR columns; pad the ragged edge.
+            pack_b_panel(btail, Bblk + q * NR, p.rsb, p.csb, kc, nr, NR);
+            bp = btail;
+            ldb = NR;
+          }
+          T* cq = p.C + ic * p.rsc + (jc + q * NR) * p.csc;
+          for (int64_t ir = 0; ir < mcur; ir += MR) {
+            const int mr = static_cast<int>(std::min<int64_t>(MR, mcur - ir));
+            cfg.kern[mr - 1](kc, apack + ir * kc, bp, ldb, cq + ir * p.rsc, p.rsc, p.csc, nr,
+                             add);
+          }
+        }
+      };
+
+      if (dynamic) {
+        // Each thread's first block is fixed, so a team with no more blocks
+        // than threads never serialises on a thread that woke late.
+        std::atomic<int64_t>& counter = claim[slice & 1];
+        if (tid == 0) claim[(slice + 1) & 1].store(0, std::memory_order_relaxed);
+        if (tid < nbm) row_block(tid, 0, npanels);
+        for (;;) {
+          const int64_t ib = nt + counter.fetch_add(1, std::memory_order_relaxed);
+          if (ib >= nbm) break;
+          row_block(ib, 0, npanels);
+        }
+      } else if (s.split_m) {
+        for (int64_t ib = nbm * tid / nt; ib < nbm * (tid + 1) / nt; ++ib) row_block(ib, 0, npanels);
+      } else {
+        const int64_t jq0 = npanels * tid / nt, jq1 = npanels * (tid + 1) / nt;
+        if (jq0 < jq1)
+          for (int64_t ib = 0; ib < nbm; ++ib) row_block(ib, jq0, jq1);
+      }
+      ++slice;
+      // The next K slice repacks the shared B buffer; nobody may still read it.
+      if (s.pack_b && nt > 1) team_barrier();
+    }
+  }
+}
+
+int choose_threads(int64_t M, int64_t N, int64_t K) {
+#if defined(_OPENMP)
+  const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  if (work < kParallelMinWork || omp_in_parallel()) return 1;
+  const int max_threads = omp_get_max_threads();
+  // Give each thread at least kParallelMinWork so medium sizes don't
+  // over-subscribe on machines with many cores.
+  const double by_work = work / kParallelMinWork;
+  return static_cast<int>(std::max(1.0, std::min<double>(max_threads, by_work)));
+#else
+  (void)M, (void)N, (void)K;
+  return 1;
+#endif
+}
+
+template <class T>
+void gemm_impl(Problem<T> p, const Config<T>& cfg) {
+  if (p.M <= 0 || p.N <= 0) return;
+  // A size-1 dimension's stride is meaningless; normalising it lets the
+  // checks below pick the fast paths for vectors.
+  if (p.N == 1) p.csc = 1;
+  if (p.M == 1 && p.csc != 1) p.rsc = 1;
+  if (p.N == 1) p.csb = 1;
+  // Column-major C: compute C^T = B^T A^T instead, so the kernel's C tile
+  // rows are contiguous and it can use vector stores.
+  if (p.csc != 1 && p.rsc == 1) {
+    std::swap(p.M, p.N);
+    std::swap(p.A, p.B);
+    const int64_t rsa = p.rsa, csa = p.csa;
+    p.rsa = p.csb;
+    p.csa = p.rsb;
+    p.rsb = csa;
+    p.csb = rsa;
+    std::swap(p.rsc, p.csc);
+  }
+  if (p.K <= 0) {
+    if (!p.accumulate) {
+      for (int64_t i = 0; i < p.M; ++i)
+        for (int64_t j = 0; j < p.N; ++j) p.C[i * p.rsc + j * p.csc] = T(0);
+    }
+    return;
+  }
+
+  const int MR = cfg.MR, NR = cfg.NR;
+  Schedule s;
+  s.nt = choose_threads(p.M, p.N, p.K);
+  // Packing B only pays off when each B panel is reused by several A panels;
+  // for a few rows (small batches) read row-major B where it lies.
+  s.pack_b = !(p.csb == 1 && p.M <= 2 * MR);
+  s.mc = std::min<int64_t>(cfg.MC, round_up(p.M, MR));
+  s.split_m = false;
+  if (s.nt > 1) {
+    // Same number of ic blocks per thread, each as large as MC allows.
+    const int64_t nblocks = round_up(ceil_div(p.M, cfg.MC), s.nt);
+    s.mc = std::min<int64_t>(cfg.MC, round_up(ceil_div(p.M, nblocks), MR));
+    s.split_m = ceil_div(p.M, s.mc) >= s.nt;
+  }
+
+  const int64_t kc_max = std::min(cfg.KC, p.K);
+  const int64_t nc_max = round_up(std::min(cfg.NC, p.N), NR);
+  const size_t b_elems = s.pack_b ? static_cast<size_t>(kc_max * nc_max) : 0;
+  const size_t tail_elems = static_cast<size_t>(kc_max * NR);
+  const size_t a_elems = static_cast<size_t>(round_up(s.mc, MR) * kc_max);
+  auto pad = [](size_t n) { return (n * sizeof(T) + kAlign - 1) / kAlign * kAlign; };
+  // One buffer: [B block | per-thread (A block | B tail panel)].
+  const size_t per_thread = pad(a_elems) + pad(tail_elems);
+  char* base = static_cast<char*>(tl_pack_buffer.get(pad(b_elems) + per_thread * s.nt));
+  T* bpack = reinterpret_cast<T*>(base);
+  auto thread_bufs = [&](int tid, T** apack, T** btail) {
+    char* t = base + pad(b_elems) + per_thread * tid;
+    *apack = reinterpret_cast<T*>(t);
+    *btail = reinterpret_cast<T*>(t + pad(a_elems));
+  };
+
+  std::atomic<int64_t> claim[2] = {{0}, {0}};  // dynamic block counters, see gemm_thread
+  if (s.nt == 1) {
+    T *apack, *btail;
+    thread_bufs(0, &apack, &btail);
+    gemm_thread(p, cfg, s, bpack, apack, btail, claim, 0, 1);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(s.nt)
+  {
+    // The runtime may grant fewer threads than asked; partition by the real team.
+    const int nt = omp_get_num_threads();
+    const int tid = omp_get_thread_num();
+    T *apack, *btail;
+    thread_bufs(tid, &apack, &btail);
+    gemm_thread(p, cfg, s, bpack, apack, btail, claim, tid, nt);
+  }
+#endif
+}
+
+}  // namespace
+
+void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
+              const float* B, int64_t rsb, int64_t csb, float* C, int64_t rsc, int64_t csc,
+              bool accumulate) {
+  gemm_impl<float>({M, N, K, A, rsa, csa, B, rsb, csb, C, rsc, csc, accumulate}, config_f32());
+}
+
+void gemm_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int64_t csa,
+              const double* B, int64_t rsb, int64_t csb, double* C, int64_t rsc, int64_t csc,
+              bool accumulate) {
+  gemm_impl<double>({M, N, K, A, rsa, csa, B, rsb, csb, C, rsc, csc, accumulate}, config_f64());
+}
+
+const char* gemm_kernel_name() { return choose_kernel() == 2 ? "avx2" : "generic"; }
+
+bool gemm_select_kernel(const char* name) {
+  int k;
+  if (std::strcmp(name, "generic") == 0) {
+    k = 1;
+  } else if (std::strcmp(name, "avx2") == 0) {
+    if (!cpu_has_avx2_fma()) return false;
+    k = 2;
+  } else if (std::strcmp(name, "auto") == 0) {
+    k = cpu_has_avx2_fma() ? 2 : 1;
+  } else {
+    return false;
+  }
+  g_kernel_choice.store(k, std::memory_order_release);
+  return true;
+}
+
+}  // namespace ember::cpu

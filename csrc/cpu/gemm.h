@@ -1,0 +1,37 @@
+// gemm.h — ember's CPU matrix multiply (float32 / float64), BLIS-style.
+//
+// Self-contained: depends on nothing else in ember, so ops, benchmarks and
+// tests can all call it directly. Every operand is described by a row stride
+// and a column stride (in elements), so transposed and strided views are
+// multiplied without a copy: the packing step absorbs the strides.
+#pragma once
+
+#include <cstdint>
+
+namespace ember::cpu {
+
+// C[M,N] (+)= A[M,K] @ B[K,N].
+// accumulate=false overwrites C (C may hold garbage, even NaN);
+// accumulate=true adds into C. K=0 therefore zeroes C or leaves it unchanged.
+// C must not alias A or B. Strides must be non-negative (zero strides are
+// allowed for broadcast inputs, not for C).
+// Large problems use all OpenMP threads unless already inside a parallel region.
+void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
+              const float* B, int64_t rsb, int64_t csb, float* C, int64_t rsc, int64_t csc,
+              bool accumulate);
+
+void gemm_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int64_t csa,
+              const double* B, int64_t rsb, int64_t csb, double* C, int64_t rsc, int64_t csc,
+              bool accumulate);
+
+// Which micro-kernel is in use: "avx2" or "generic". The choice is made once
+// from the running CPU, or from EMBER_GEMM_KERNEL=generic|avx2 in the
+// environment (for testing the fallback on an AVX2 machine).
+const char* gemm_kernel_name();
+
+// Test hook: switch kernels at run time ("avx2", "generic" or "auto").
+// Returns false (and changes nothing) when the CPU cannot run the request.
+// Not thread-safe with respect to concurrent gemm calls.
+bool gemm_select_kernel(const char* name);
+
+}  // namespace ember::cpu
