@@ -39,7 +39,7 @@ def test_parameter_basics():
     assert type(p.detach()) is ember.Tensor
     q = nn.Parameter(ember.ones(2), requires_grad=False)
     assert not q.requires_grad
-    assert type(ember.nn.parameter.Parameter) is type
+    assert ember.nn.parameter.Parameter is nn.Parameter
     assert nn.Parameter().shape == (0,)
 
 
