@@ -194,9 +194,13 @@ std::vector<IndexItem> parse_index(py::handle index, Device device) {
         it.kind = IndexItem::Kind::Tensor;
         it.tensor = t;
       }
-    } else if (py::isinstance<py::array>(h) || py::isinstance<py::list>(h) || py::isinstance(h, numpy().attr("generic"))) {
+    } else if (py::isinstance<py::array>(h) || py::isinstance<py::list>(h) || PyRange_Check(p) ||
+               py::isinstance(h, numpy().attr("generic"))) {
+      // Lists and ranges of ints index like integer tensors (D2L: y_hat[range(n), y]).
       it.kind = IndexItem::Kind::Tensor;
-      it.tensor = tensor_from_data(h, std::nullopt, device);
+      py::object seq = py::reinterpret_borrow<py::object>(h);
+      it.tensor = tensor_from_data(PyRange_Check(p) ? py::object(py::list(seq)) : seq,
+                                   std::nullopt, device);
       if (it.tensor->ndim() == 0 && it.tensor->dtype != DType::Bool) {
         EMBER_CHECK(!is_floating(it.tensor->dtype), IndexError,
                     "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices");
@@ -250,7 +254,8 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, Device devi
   }
   DType target = dtype.value_or(natural);
   py::array contiguous_arr = numpy().attr("ascontiguousarray")(arr, numpy_name(natural));
-  Shape shape(contiguous_arr.shape(), contiguous_arr.shape() + contiguous_arr.ndim());
+  // ascontiguousarray promotes 0-d arrays to 1-d: take the shape from `arr`.
+  Shape shape(arr.shape(), arr.shape() + arr.ndim());
   Tensor host = from_host(contiguous_arr.data(), shape, natural, Device{});
   return to_device(to_dtype(host, target), device);
 }

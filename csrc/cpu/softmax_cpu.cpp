@@ -29,8 +29,10 @@ void softmax(const Tensor& out, const Tensor& in, bool log) {
           s += ex;
         }
         if (log) {
-          T lse = m + std::log(s);
-          for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] - lse;
+          // (x - m) - log s, not x - (m + log s): the latter loses the small
+          // log-sum when |m| is large (logits of +-1000).
+          T log_s = std::log(s);
+          for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) - log_s;
         } else {
           T inv = T(1) / s;
           for (int64_t i = 0; i < n; ++i) yr[i] *= inv;

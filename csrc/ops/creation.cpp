@@ -27,8 +27,24 @@ Tensor arange(double start, double end, double step, DType dtype, Device device)
   double count = std::ceil((end - start) / step);
   EMBER_CHECK(count < 1e12, Error, "arange would produce too many elements (", count, ")");
   int64_t n = static_cast<int64_t>(count);
+  // Reproduce PyTorch's CPU rounding exactly (D2L's relu-gradient plots
+  // depend on arange(-8, 8, 0.1) hitting 4.4e-16 rather than 0): it fills
+  // pairs of SIMD vectors (8 floats / 4 doubles each) from a base
+  // fma(step, i0, start) rounded to the dtype, lanes fma(j, step, base), and
+  // computes the remainder element by element with fma(step, i, start).
+  int64_t lanes = dtype == DType::Float32 ? 8 : dtype == DType::Float64 ? 4 : 1;
+  int64_t blocked = lanes > 1 ? n - n % (2 * lanes) : 0;
   std::vector<double> values(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) values[i] = start + static_cast<double>(i) * step;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i < blocked) {
+      int64_t i0 = i - i % lanes;
+      double base = std::fma(step, static_cast<double>(i0), start);
+      if (dtype == DType::Float32) base = static_cast<float>(base);
+      values[i] = std::fma(static_cast<double>(i - i0), step, base);
+    } else {
+      values[i] = std::fma(step, static_cast<double>(i), start);
+    }
+  }
   Tensor host = from_host(values.data(), {n}, DType::Float64, Device{});
   return to_device(to_dtype(host, dtype), device);
 }
@@ -41,6 +57,7 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype, Device dev
   int64_t half = steps / 2;
   for (int64_t i = 0; i < steps; ++i)
     values[i] = i < half ? start + step * static_cast<double>(i) : end - step * static_cast<double>(steps - 1 - i);
+  if (steps == 1) values[0] = start;  // a single step is `start`, as in PyTorch
   Tensor host = from_host(values.data(), {steps}, DType::Float64, Device{});
   return to_device(to_dtype(host, dtype), device);
 }
