@@ -183,6 +183,14 @@ std::string target_device(const std::string& saved, const LoadOptions& opt) {
 
 std::shared_ptr<Storage> move_storage(std::shared_ptr<Storage> s, const std::string& saved, const LoadOptions& opt) {
   const std::string target_name = target_device(saved, opt);
+  if (target_name == saved && saved != "cpu") {
+    try {
+      parse_device(saved);
+    } catch (const std::exception&) {
+      throw CheckpointError(str("a tensor was saved on device \"", saved,
+                                "\", which ember does not support; pass map_location='cpu' to ember.load"));
+    }
+  }
   Device target = parse_saved_device(target_name, "map_location device");
   if (target.is_cpu()) return s;
   try {
@@ -548,8 +556,7 @@ std::vector<Tensor> tensors_from_raw(const std::vector<RawStorage>& storages, co
     check_view(str("tensor ", i), v.dtype, v.shape, v.strides, v.offset, storages[v.storage].nbytes);
   }
   std::vector<std::string> saved(storages.size());
-  for (size_t k = 0; k < storages.size(); ++k)
-    saved[k] = parse_saved_device(storages[k].saved_device, "saved device").str();
+  for (size_t k = 0; k < storages.size(); ++k) saved[k] = storages[k].saved_device;
   std::vector<std::shared_ptr<Storage>> built(storages.size());
   std::vector<std::shared_ptr<std::atomic<uint32_t>>> versions(storages.size());
   std::vector<Tensor> out;
