@@ -16,9 +16,67 @@ std::vector<Tensor> optional_tensors(py::handle seq, size_t n) {
   }
   return out;
 }
+// One Python subclass of Node per node name, so that type(y.grad_fn).__name__
+// is "MulBackward0" as in PyTorch. Instances are created by pybind11 as Node
+// and then switch class; the subclass shares Node's layout and deallocator.
+py::object node_class(const char* name) {
+  static py::dict* classes = new py::dict();  // lives as long as the module
+  py::str key(name);
+  if (classes->contains(key)) return (*classes)[key];
+  py::object base = py::type::of<Node>();
+  py::object meta = py::reinterpret_borrow<py::object>(reinterpret_cast<PyObject*>(Py_TYPE(base.ptr())));
+  py::dict ns;
+  ns["__slots__"] = py::tuple();
+  ns["__module__"] = py::str("ember.autograd.graph");
+  py::object cls = meta(key, py::make_tuple(base), ns);
+  auto* sub = reinterpret_cast<PyTypeObject*>(cls.ptr());
+  auto* node_type = reinterpret_cast<PyTypeObject*>(base.ptr());
+  sub->tp_dealloc = node_type->tp_dealloc;
+  sub->tp_free = node_type->tp_free;
+  sub->tp_traverse = node_type->tp_traverse;
+  sub->tp_clear = node_type->tp_clear;
+  sub->tp_flags = (sub->tp_flags & ~Py_TPFLAGS_HAVE_GC) | (node_type->tp_flags & Py_TPFLAGS_HAVE_GC);
+  PyType_Modified(sub);
+  (*classes)[key] = cls;
+  return cls;
+}
+
 }  // namespace
 
+py::object node_object(const std::shared_ptr<Node>& node) {
+  if (!node) return py::none();
+  py::object obj = py::cast(node);
+  py::object cls = node_class(node->name());
+  if (reinterpret_cast<PyObject*>(Py_TYPE(obj.ptr())) != cls.ptr()) {
+    if (PyObject_SetAttrString(obj.ptr(), "__class__", cls.ptr()) != 0) PyErr_Clear();  // keep plain Node
+  }
+  return obj;
+}
+
 void bind_autograd(py::module_& m) {
+  py::class_<Node, std::shared_ptr<Node>>(m, "Node")
+      .def("name", [](const Node& n) { return std::string(n.name()); })
+      .def_property_readonly("next_functions", [](const Node& n) {
+        py::tuple out(n.next_edges.size());
+        for (size_t i = 0; i < n.next_edges.size(); ++i) {
+          const Edge& e = n.next_edges[i];
+          out[i] = py::make_tuple(node_object(e.fn), e.input_nr);
+        }
+        return out;
+      })
+      .def_property_readonly("variable", [](const Node& n) -> py::object {
+        if (auto* acc = dynamic_cast<const AccumulateGrad*>(&n)) return py::cast(acc->leaf);
+        throw py::attribute_error("only AccumulateGrad nodes have a variable");
+      })
+      .def("__repr__", [](py::handle self) {
+        const Node& n = self.cast<const Node&>();
+        char buf[64];
+        std::snprintf(buf, sizeof buf, " object at %p>", static_cast<const void*>(self.ptr()));
+        return std::string("<") + n.name() + buf;
+      });
+  m.def("retain_grad", [](const Tensor& t) { retain_grad(t); });
+  m.def("retains_grad", [](const Tensor& t) { return t->autograd && t->autograd->retains_grad; });
+
   m.def("is_grad_enabled", &grad_enabled);
   m.def("set_grad_enabled", &set_grad_enabled);
   m.def("requires_grad_", [](const Tensor& t, bool flag) {

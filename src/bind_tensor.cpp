@@ -112,27 +112,7 @@ void bind_tensor(py::module_& m) {
       })
       .def("__hash__", [](const PyDevice& d) { return static_cast<int>(d.device.type) * 1000 + d.device.index; });
 
-  // ---- autograd nodes (grad_fn objects) ----
-  py::class_<Node, std::shared_ptr<Node>>(m, "Node")
-      .def("name", [](const Node& n) { return std::string(n.name()); })
-      .def_property_readonly("next_functions", [](const Node& n) {
-        py::tuple out(n.next_edges.size());
-        for (size_t i = 0; i < n.next_edges.size(); ++i) {
-          const Edge& e = n.next_edges[i];
-          out[i] = py::make_tuple(e.fn ? py::cast(e.fn) : py::none(), e.input_nr);
-        }
-        return out;
-      })
-      .def_property_readonly("variable", [](const Node& n) -> py::object {
-        if (auto* acc = dynamic_cast<const AccumulateGrad*>(&n)) return py::cast(acc->leaf);
-        throw py::attribute_error("only AccumulateGrad nodes have a variable");
-      })
-      .def("__repr__", [](py::handle self) {
-        const Node& n = self.cast<const Node&>();
-        char buf[64];
-        std::snprintf(buf, sizeof buf, " object at %p>", static_cast<const void*>(self.ptr()));
-        return std::string("<") + n.name() + buf;
-      });
+  // grad_fn objects (class Node and its per-name subclasses) are bound in bind_autograd.cpp.
 
   m.def("_set_size_class", [](py::object cls) { g_size_class = cls; });
 
@@ -156,7 +136,7 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("ndim", [](const Tensor& t) { return t->ndim(); })
       .def_property_readonly("is_cuda", [](const Tensor& t) { return t->device().is_cuda(); })
       .def_property_readonly("is_leaf", [](const Tensor& t) { return t->is_leaf(); })
-      .def_property_readonly("grad_fn", [](const Tensor& t) { return t->grad_fn(); })
+      .def_property_readonly("grad_fn", [](const Tensor& t) { return node_object(t->grad_fn()); })
       .def_property_readonly("_version", [](const Tensor& t) { return t->current_version(); })
       .def_property_readonly("_base", [](const Tensor& t) { return t->view_base; })
       .def_property_readonly("is_floating_point_", [](const Tensor& t) { return is_floating(t->dtype); })
@@ -238,13 +218,13 @@ void bind_tensor(py::module_& m) {
 
   // operators
   cls.def("__add__", bin<BinaryOp::Add>)
-      .def("__radd__", rbin<BinaryOp::Add>)
+      .def("__radd__", bin<BinaryOp::Add>)  // PyTorch: self.add(other)
       .def("__iadd__", ibin<BinaryOp::Add>)
       .def("__sub__", bin<BinaryOp::Sub>)
       .def("__rsub__", rbin<BinaryOp::Sub>)
       .def("__isub__", ibin<BinaryOp::Sub>)
       .def("__mul__", bin<BinaryOp::Mul>)
-      .def("__rmul__", rbin<BinaryOp::Mul>)
+      .def("__rmul__", bin<BinaryOp::Mul>)  // PyTorch: self.mul(other)
       .def("__imul__", ibin<BinaryOp::Mul>)
       .def("__truediv__", bin<BinaryOp::Div>)
       .def("__rtruediv__", rbin<BinaryOp::Div>)

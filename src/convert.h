@@ -40,5 +40,8 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, Device devi
 // numpy interop (memory shared both ways).
 Tensor from_numpy(py::array array);
 py::object to_numpy(const Tensor& t);
+// A grad_fn as Python sees it: an instance of a Node subclass named after
+// the op (MulBackward0, ...), as in PyTorch; None for a null node.
+py::object node_object(const std::shared_ptr<Node>& node);
 
 }  // namespace ember::bind

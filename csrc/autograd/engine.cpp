@@ -35,6 +35,26 @@ void accumulate(Tensor& slot, const Tensor& g) {
 
 Tensor zeros_for(const OutputMeta& m) { return zeros(m.shape, m.dtype, m.device); }
 
+// retain_grad(): hands the gradient of each retained output to its tensor's
+// .grad (a copy the first time, a sum afterwards, as PyTorch does).
+void fill_retained_grads(Node& node, const std::vector<Tensor>& grads) {
+  auto& entries = node.retained_grads;
+  for (size_t i = 0; i < entries.size();) {
+    Tensor t = entries[i].second.lock();
+    if (!t) {
+      entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(i));
+      continue;
+    }
+    uint32_t nr = entries[i].first;
+    AutogradMeta& meta = t->autograd_meta();
+    if (meta.grad_fn.get() == &node && meta.output_nr == nr && nr < grads.size() && grads[nr]) {
+      const Tensor& g = grads[nr];
+      meta.grad = meta.grad ? add(meta.grad, g) : (grad_enabled() ? clone(g) : clone(detach(g)));
+    }
+    ++i;
+  }
+}
+
 // Runs the graph below `roots`. With `captures` (autograd.grad), gradients
 // flowing into the captured (node, output) pairs are stored there and leaf
 // accumulators are not run.
@@ -94,6 +114,7 @@ void execute(const std::vector<Edge>& roots, const std::vector<Tensor>& root_gra
       }
       if (dynamic_cast<AccumulateGrad*>(node.get())) run = false;
     }
+    if (!captures && !node->retained_grads.empty()) fill_retained_grads(*node, grads);
     std::vector<Tensor> input_grads;
     if (run) {
       bool any = false;

@@ -10,7 +10,14 @@ namespace ember {
 
 namespace {
 thread_local bool t_grad_enabled = true;
+thread_local Node* t_current_node = nullptr;
 std::atomic<uint64_t> g_next_sequence_nr{0};
+
+struct CurrentNodeGuard {
+  Node* prev;
+  explicit CurrentNodeGuard(Node* n) : prev(t_current_node) { t_current_node = n; }
+  ~CurrentNodeGuard() { t_current_node = prev; }
+};
 
 std::string tensor_desc(const Tensor& t) {
   return str("[", dtype_name(t->dtype), " tensor of shape ", shape_str(t->shape), "]");
@@ -20,7 +27,26 @@ std::string tensor_desc(const Tensor& t) {
 bool grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
 
+Node* current_backward_node() { return t_current_node; }
+
 Node::Node() : sequence_nr(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
+
+Node::~Node() {
+  // Steal the edges of every node that dies with this one onto an explicit
+  // stack; each popped node then dies with no edges left to recurse into.
+  std::vector<std::shared_ptr<Node>> stack;
+  auto take = [&stack](Node& n) {
+    for (Edge& e : n.next_edges)
+      if (e.fn) stack.push_back(std::move(e.fn));
+    n.next_edges.clear();
+  };
+  take(*this);
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    if (n.use_count() == 1) take(*n);
+  }
+}
 
 SavedTensor::SavedTensor(const Tensor& t, bool is_output) {
   if (!t) return;
@@ -28,15 +54,29 @@ SavedTensor::SavedTensor(const Tensor& t, bool is_output) {
   // (tensor -> node -> tensor); an alias without history breaks the cycle.
   data_ = is_output ? make_alias(t) : t;
   version_ = t->current_version();
+  is_output_ = is_output;
 }
 
 Tensor SavedTensor::unpack(const Node* owner) const {
   if (!data_) return data_;
+  if (!owner) owner = t_current_node;
   uint32_t now = data_->current_version();
   if (now != version_) {
+    // Name the op that produced the tensor, as PyTorch does.
+    const Node* producer = is_output_ ? owner : data_->grad_fn().get();
+    std::string which = producer ? str(", which is output 0 of ", producer->name(), ",") : std::string(",");
     throw Error(str("one of the variables needed for gradient computation has been modified by an inplace "
-                    "operation: ", tensor_desc(data_), ", which is saved by ", owner ? owner->name() : "?",
-                    ", is at version ", now, "; expected version ", version_, " instead."));
+                    "operation: ", tensor_desc(data_), which, " is at version ", now, "; expected version ",
+                    version_, " instead."));
+  }
+  if (is_output_ && t_grad_enabled && t_current_node && is_floating(data_->dtype)) {
+    // create_graph: the output's history is the node being run.
+    Tensor a = make_alias(data_);
+    AutogradMeta& meta = a->autograd_meta();
+    meta.requires_grad = true;
+    meta.grad_fn = t_current_node->shared_from_this();
+    meta.output_nr = 0;
+    return a;
   }
   return data_;
 }
@@ -48,6 +88,7 @@ std::vector<Tensor> FunctionNode::apply(std::vector<Tensor>&& grads) {
                     "freed when you call .backward() or autograd.grad(). Specify retain_graph=True if you need "
                     "to backward through the graph a second time."));
   }
+  CurrentNodeGuard current(this);
   return fn(grads);
 }
 
@@ -111,9 +152,51 @@ void record(const char* name, const std::vector<Tensor>& inputs, const Tensor& o
 }
 
 void check_inplace(const Tensor& t) {
-  if (grad_enabled() && t->requires_grad() && t->is_leaf()) {
-    throw Error("a leaf Variable that requires grad is being used in an in-place operation.");
+  if (!grad_enabled() || !t->requires_grad()) return;
+  if (t->is_leaf()) throw Error("a leaf Variable that requires grad is being used in an in-place operation.");
+  const Tensor& base = t->view_base;
+  if (base && base->requires_grad() && base->is_leaf()) {
+    throw Error("a view of a leaf Variable that requires grad is being used in an in-place operation.");
   }
+}
+
+void rebase_view_history(const Tensor& view) {
+  const Tensor& base = view->view_base;
+  if (!base || !grad_enabled() || !view->requires_grad() || !view->autograd->grad_fn) return;
+  // The window is found by geometry, so the base must be plainly laid out.
+  if (base->storage != view->storage || !base->is_contiguous() || !is_floating(base->dtype)) return;
+  Shape vshape = view->shape, vstrides = view->strides;
+  int64_t voff = view->offset - base->offset;
+  auto node = std::make_shared<FunctionNode>("CopySlices", [vshape, vstrides, voff](std::vector<Tensor>& g) {
+    // The base's old value gets the gradient outside the window; the view's
+    // new value (the in-place op's output) gets the window.
+    NoGradGuard no_grad;
+    Tensor gb = clone(g[0]);
+    Tensor window = make_view(gb, vshape, vstrides, gb->offset + voff);
+    Tensor gv = clone(window);
+    if (window->numel()) backend(window->device()).fill(window, Scalar(0.0));
+    return std::vector<Tensor>{gb, gv};
+  });
+  set_history(node, {base, view}, {base});
+}
+
+void adopt_inplace_history(const Tensor& self, const Tensor& result) {
+  if (!result->autograd || !result->autograd->grad_fn) return;
+  AutogradMeta& meta = self->autograd_meta();
+  meta.requires_grad = true;
+  meta.grad_fn = result->autograd->grad_fn;
+  meta.output_nr = result->autograd->output_nr;
+  if (meta.retains_grad) meta.grad_fn->retained_grads.emplace_back(meta.output_nr, self);
+  if (self->view_base) rebase_view_history(self);
+}
+
+void retain_grad(const Tensor& t) {
+  EMBER_CHECK(t->requires_grad(), Error, "can't retain_grad on Tensor that has requires_grad=False");
+  if (t->is_leaf()) return;
+  AutogradMeta& meta = t->autograd_meta();
+  if (meta.retains_grad) return;
+  meta.retains_grad = true;
+  meta.grad_fn->retained_grads.emplace_back(meta.output_nr, t);
 }
 
 }  // namespace ember

@@ -32,8 +32,14 @@ struct Node : std::enable_shared_from_this<Node> {
   std::vector<OutputMeta> outputs;
   uint64_t sequence_nr = 0;
 
+  // Tensors that called retain_grad(): (output_nr, tensor) pairs whose .grad
+  // the engine fills with the gradient of that output when this node runs.
+  std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained_grads;
+
   Node();
-  virtual ~Node() = default;
+  // Tears down long chains iteratively: a 100,000-node graph dropped at once
+  // must not recurse through 100,000 destructors.
+  virtual ~Node();
   virtual const char* name() const = 0;
   // One gradient per output (the engine fills unused ones with zeros);
   // returns one gradient per next edge (null where the edge is invalid).
@@ -49,13 +55,19 @@ class SavedTensor {
  public:
   SavedTensor() = default;
   SavedTensor(const Tensor& t, bool is_output);
-  // Throws if the tensor was modified in place since it was saved.
-  Tensor unpack(const Node* owner) const;
+  // Throws if the tensor was modified in place since it was saved. With
+  // grad mode on (create_graph), a saved output comes back with its node as
+  // grad_fn, so that higher-order gradients flow through it.
+  Tensor unpack(const Node* owner = nullptr) const;
 
  private:
   Tensor data_;
   uint32_t version_ = 0;
+  bool is_output_ = false;
 };
+
+// The node whose backward is running on this thread (null outside one).
+Node* current_backward_node();
 
 using BackwardFn = std::function<std::vector<Tensor>(std::vector<Tensor>& grads)>;
 
@@ -101,9 +113,17 @@ void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& i
                  const std::vector<Tensor>& outputs);
 // Convenience: one lambda node for a single-output op.
 void record(const char* name, const std::vector<Tensor>& inputs, const Tensor& output, BackwardFn fn);
-// Throws if an in-place op may not modify `t` (a leaf that requires grad
-// while grad mode is on).
+// Throws if an in-place op may not modify `t` (a leaf that requires grad,
+// or a view of one, while grad mode is on).
 void check_inplace(const Tensor& t);
+// After an in-place op gave the view `t` new history: gives its base a
+// CopySlices node so that gradients through the base see the change.
+void rebase_view_history(const Tensor& t);
+// Hands `self` the history of the out-of-place `result` of an in-place op
+// (and rebases the base when `self` is a view).
+void adopt_inplace_history(const Tensor& self, const Tensor& result);
+// retain_grad(): a non-leaf keeps its gradient in .grad after backward.
+void retain_grad(const Tensor& t);
 
 // ---- the engine ----
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph,

@@ -94,6 +94,7 @@ Tensor& copy_(Tensor& dst, const Tensor& src) {
       Tensor r = sum_to(g[0], src_shape);
       return std::vector<Tensor>{to_dtype(to_device(r, src_device), src_dtype)};
     });
+    if (dst->view_base) rebase_view_history(dst);
   }
   return dst;
 }
@@ -104,6 +105,7 @@ Tensor& fill_(Tensor& t, const Scalar& value) {
   t->bump_version();
   if (t->requires_grad() && grad_enabled()) {
     record("FillBackward0", {}, t, [](std::vector<Tensor>&) { return std::vector<Tensor>{}; });
+    if (t->view_base) rebase_view_history(t);
   }
   return t;
 }

@@ -107,7 +107,13 @@ void record_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& 
       node = std::make_shared<FunctionNode>(name, [sa, sb, da, db, need_a, need_b](std::vector<Tensor>& g) {
         Tensor a = sa.unpack(nullptr), b = sb.unpack(nullptr);
         Tensor ga, gb;
-        if (need_a) ga = reduce_grad(mul(g[0], mul(b, pow(a, add_scalar(b, -1.0)))), a->shape, da);
+        if (need_a) {
+          // b * a^(b-1), defined as 0 where b == 0 (so 0^0 has no nan slope).
+          Tensor zero = scalar_tensor(Scalar(0.0), g[0]->dtype, g[0]->device());
+          Tensor slope = mul(b, pow(a, add_scalar(b, -1.0)));
+          slope = where(binary(BinaryOp::Eq, b, zero), zero, slope);
+          ga = reduce_grad(mul(g[0], slope), a->shape, da);
+        }
         if (need_b) {
           // d/db a^b = a^b log a, defined as 0 where a == 0 and b >= 0.
           Tensor zero = scalar_tensor(Scalar(0.0), a->dtype, a->device());
@@ -240,12 +246,7 @@ Tensor& binary_(BinaryOp op, Tensor& self, const Tensor& other) {
     backend(self->device()).copy(self, result);
   }
   self->bump_version();
-  if (record && result->autograd) {
-    AutogradMeta& meta = self->autograd_meta();
-    meta.requires_grad = true;
-    meta.grad_fn = result->autograd->grad_fn;
-    meta.output_nr = result->autograd->output_nr;
-  }
+  if (record) adopt_inplace_history(self, result);
   return self;
 }
 
@@ -340,9 +341,17 @@ Tensor unary_grad(UnaryOp op, const Tensor& g, const Tensor& x, const Tensor& y)
     case UnaryOp::Sin: return mul(g, unary(UnaryOp::Cos, x));
     case UnaryOp::Cos: return neg(mul(g, unary(UnaryOp::Sin, x)));
     case UnaryOp::Tan: return mul(g, add_scalar(mul(y, y), 1.0));
-    case UnaryOp::Tanh: return binary(BinaryOp::TanhBackward, g, y);
-    case UnaryOp::Sigmoid: return binary(BinaryOp::SigmoidBackward, g, y);
-    case UnaryOp::Relu: return binary(BinaryOp::ReluBackward, g, y);
+    // The fused backward kernels record no history; with create_graph
+    // (grad mode on during backward) use differentiable compositions.
+    case UnaryOp::Tanh:
+      if (grad_enabled()) return mul(g, sub(ones({}, y->dtype, y->device()), mul(y, y)));
+      return binary(BinaryOp::TanhBackward, g, y);
+    case UnaryOp::Sigmoid:
+      if (grad_enabled()) return mul(g, mul(y, sub(ones({}, y->dtype, y->device()), y)));
+      return binary(BinaryOp::SigmoidBackward, g, y);
+    case UnaryOp::Relu:
+      if (grad_enabled()) return mul(g, to_dtype(binary(BinaryOp::Gt, y, zeros({}, y->dtype, y->device())), g->dtype));
+      return binary(BinaryOp::ReluBackward, g, y);
     case UnaryOp::Log1p: return div(g, add_scalar(x, 1.0));
     case UnaryOp::Expm1: return mul(g, add_scalar(y, 1.0));
     case UnaryOp::Log2: return div(g, mul_scalar(x, std::log(2.0)));
@@ -414,11 +423,7 @@ Tensor& unary_(UnaryOp op, Tensor& self) {
     backend(self->device()).copy(self, result);
   }
   self->bump_version();
-  if (record && result->autograd) {
-    AutogradMeta& meta = self->autograd_meta();
-    meta.grad_fn = result->autograd->grad_fn;
-    meta.output_nr = result->autograd->output_nr;
-  }
+  if (record) adopt_inplace_history(self, result);
   return self;
 }
 

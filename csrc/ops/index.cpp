@@ -224,7 +224,10 @@ Tensor& index_put_(Tensor& a, const std::vector<IndexItem>& items, const Tensor&
   a->bump_version();
   if (record) {
     std::vector<IndexItem> saved = items;
-    auto node = std::make_shared<FunctionNode>("IndexPutBackward0", [saved, values_shape, values_dtype](std::vector<Tensor>& g) {
+    bool advanced = false;
+    for (const IndexItem& it : items) advanced = advanced || it.kind == IndexItem::Kind::Tensor;
+    // PyTorch names a plain slice assignment CopySlices, a tensor-indexed one IndexPutBackward0.
+    auto node = std::make_shared<FunctionNode>(advanced ? "IndexPutBackward0" : "CopySlices", [saved, values_shape, values_dtype](std::vector<Tensor>& g) {
       // The overwritten positions pass no gradient to the old value; the
       // values receive the gradient of the positions they were written to.
       Tensor ga = clone(g[0]);
@@ -237,6 +240,7 @@ Tensor& index_put_(Tensor& a, const std::vector<IndexItem>& items, const Tensor&
       return std::vector<Tensor>{ga, to_dtype(gv, values_dtype)};
     });
     set_history(node, {a, values}, {a});
+    if (a->view_base) rebase_view_history(a);
   }
   return a;
 }

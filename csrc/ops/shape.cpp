@@ -351,9 +351,29 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
     EMBER_CHECK(tensors[i]->shape == tensors[0]->shape, Error, "stack expects each tensor to be equal size, but got ",
                 shape_str(tensors[0]->shape), " at entry 0 and ", shape_str(tensors[i]->shape), " at entry ", i);
   }
-  std::vector<Tensor> expanded;
-  for (const Tensor& t : tensors) expanded.push_back(unsqueeze(t, dim));
-  return cat(expanded, dim);
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    std::vector<Tensor> expanded;
+    for (const Tensor& t : tensors) expanded.push_back(unsqueeze(t, dim));
+    out = cat(expanded, dim);
+  }
+  bool record = false;
+  for (const Tensor& t : tensors) record = record || t->requires_grad();
+  if (record && grad_enabled()) {
+    std::vector<DType> dtypes;
+    for (const Tensor& t : tensors) dtypes.push_back(t->dtype);
+    auto node = std::make_shared<FunctionNode>("StackBackward0", [dim, dtypes](std::vector<Tensor>& g) {
+      std::vector<Tensor> parts;
+      for (size_t i = 0; i < dtypes.size(); ++i) {
+        Tensor p = select(g[0], dim, static_cast<int64_t>(i));
+        parts.push_back(p->dtype == dtypes[i] ? p : to_dtype(p, dtypes[i]));
+      }
+      return parts;
+    });
+    set_history(node, tensors, {out});
+  }
+  return out;
 }
 
 std::vector<Tensor> split(const Tensor& a, const std::vector<int64_t>& sizes, int64_t dim) {

@@ -271,7 +271,8 @@ def _detach_(self):
 
 
 def _retain_grad(self):
-    raise NotImplementedError("retain_grad() is not supported yet; use ember.autograd.grad(out, [tensor])")
+    """A non-leaf keeps its gradient in .grad after backward (no-op on leaves)."""
+    _C.retain_grad(self)
 
 
 # ---------------------------------------------------------------- math
@@ -521,4 +522,5 @@ def install():
         setattr(Tensor, name, _as_method(fn))
     Tensor.T = property(lambda self: _C.permute(self, list(range(self.dim() - 1, -1, -1))))
     Tensor.mT = property(lambda self: _C.transpose(self, -2, -1))
+    Tensor.retains_grad = property(lambda self: _C.retains_grad(self))
     Tensor.__module__ = "ember"

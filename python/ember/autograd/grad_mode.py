@@ -8,6 +8,17 @@ from .. import _C
 class _GradMode:
     enabled = True
 
+    def __new__(cls, orig_func=None):
+        # `@no_grad` without parentheses decorates directly, as in PyTorch.
+        self = super().__new__(cls)
+        if orig_func is not None and callable(orig_func):
+            self.__init__()
+            return self(orig_func)
+        return self
+
+    def __init__(self, orig_func=None):
+        pass
+
     def __enter__(self):
         self._prev = _C.is_grad_enabled()
         _C.set_grad_enabled(self.enabled)
@@ -18,10 +29,16 @@ class _GradMode:
         return False
 
     def __call__(self, fn):
+        enabled = self.enabled
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with type(self)():
+            prev = _C.is_grad_enabled()
+            _C.set_grad_enabled(enabled)
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                _C.set_grad_enabled(prev)
         return wrapper
 
 
