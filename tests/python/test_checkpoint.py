@@ -756,3 +756,25 @@ def test_100mb_state_dict(tmp_path):
     assert list(out) == list(sd)
     for k in ("layers.0.weight", "layers.24.weight"):
         assert_tensor_equal(out[k], sd[k])
+
+
+def test_random_corruption_of_torch_zip_never_escapes(tmp_path):
+    p = tmp_path / "z.pt"
+    if torch is not None:
+        torch.save({"w": torch.randn(3, 4), "l": [torch.arange(3), 1.5]}, p)
+    else:
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("archive/data.pkl", _pickle_tensor_ref("0", 4, (2, 2), (2, 1)))
+            z.writestr("archive/data/0", np.arange(4, dtype=np.float32).tobytes())
+    data = p.read_bytes()
+    rng = np.random.default_rng(2)
+    for _ in range(1500):
+        g = bytearray(data)
+        for _ in range(int(rng.integers(1, 5))):
+            g[int(rng.integers(0, len(g)))] = int(rng.integers(0, 256))
+        if rng.random() < 0.1:
+            g = g[: int(rng.integers(0, len(g)))]
+        try:
+            load_bytes(bytes(g))
+        except CheckpointError:
+            pass
