@@ -61,9 +61,13 @@ void bind_tensor(py::module_& m) {
     DType t = static_cast<DType>(i);
     dtype.value(dtype_name(t), t);
   }
-  dtype.def("__repr__", [](DType t) { return std::string("ember.") + dtype_name(t); })
-      .def("__str__", [](DType t) { return std::string("ember.") + dtype_name(t); })
-      .def_property_readonly("is_floating_point", [](DType t) { return is_floating(t); })
+  // Assigned rather than def'd: py::enum_ already defines __repr__/__str__, and
+  // def() would only add a later overload that the generic one shadows.
+  dtype.attr("__repr__") = py::cpp_function([](DType t) { return std::string("ember.") + dtype_name(t); },
+                                            py::name("__repr__"), py::is_method(dtype));
+  dtype.attr("__str__") = py::cpp_function([](DType t) { return std::string("ember.") + dtype_name(t); },
+                                           py::name("__str__"), py::is_method(dtype));
+  dtype.def_property_readonly("is_floating_point", [](DType t) { return is_floating(t); })
       .def_property_readonly("is_signed", [](DType t) { return t != DType::Bool && t != DType::UInt8; })
       .def_property_readonly("itemsize", [](DType t) { return itemsize(t); });
   m.def("promote_types", [](DType a, DType b) { return promote_types(a, b); });
@@ -178,7 +182,6 @@ void bind_tensor(py::module_& m) {
             t->offset = other->offset;
             t->dtype = other->dtype;
             t->version = other->version;
-            if (t->autograd && t->autograd->grad_accumulator.lock() == nullptr) t->autograd->grad_accumulator.reset();
           });
 
   cls.def("dim", [](const Tensor& t) { return t->ndim(); })
@@ -202,8 +205,14 @@ void bind_tensor(py::module_& m) {
         if (s.kind == Scalar::Kind::Bool) return py::bool_(s.i != 0);
         return py::int_(s.i);
       })
-      .def("__float__", [](const Tensor& t) { return item(t).to_double(); })
-      .def("__int__", [](const Tensor& t) { return item(t).to_int(); })
+      .def("__float__", [](const Tensor& t) {
+        EMBER_CHECK(t->numel() == 1, ValueError, "only one element tensors can be converted to Python scalars");
+        return item(t).to_double();
+      })
+      .def("__int__", [](const Tensor& t) {
+        EMBER_CHECK(t->numel() == 1, ValueError, "only one element tensors can be converted to Python scalars");
+        return item(t).to_int();
+      })
       .def("__index__", [](const Tensor& t) {
         EMBER_CHECK(!is_floating(t->dtype) && t->numel() == 1, TypeError,
                     "only integer tensors of a single element can be converted to an index");

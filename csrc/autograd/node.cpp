@@ -93,14 +93,17 @@ std::vector<Tensor> FunctionNode::apply(std::vector<Tensor>&& grads) {
 }
 
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
-  Tensor g = grads[0];
+  Tensor g = std::move(grads[0]);
   if (!g) return {};
   AutogradMeta& meta = leaf->autograd_meta();
   if (g->shape != leaf->shape) g = sum_to(g, leaf->shape);
   if (!meta.grad) {
-    // The engine may hand us a tensor another node still holds; own a copy
-    // unless grad mode is recording (create_graph), when history matters.
-    meta.grad = grad_enabled() ? g : (g->is_contiguous() && g.use_count() <= 2 ? detach(g) : clone(detach(g)));
+    // .grad is later accumulated into in place, so it must own its memory:
+    // take the incoming buffer only when nothing else can see it (one
+    // reference to the tensor and to its storage), else copy. With
+    // create_graph the gradient's history matters, so keep it as is.
+    bool exclusive = g.use_count() == 1 && g->storage.use_count() == 1 && g->is_contiguous() && !g->autograd;
+    meta.grad = grad_enabled() ? g : (exclusive ? g : clone(detach(g)));
     if (meta.grad->dtype != leaf->dtype) meta.grad = to_dtype(meta.grad, leaf->dtype);
   } else if (grad_enabled()) {
     meta.grad = add(meta.grad, g);
