@@ -108,16 +108,25 @@ inline void store_tile_scalar(const T* tmp, int mrows, int nr, T* c, int64_t rsc
 template <class T, int MR, int NR, int MROWS>
 void kernel_generic(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t rsc,
                     int64_t csc, int nr, bool add) {
+  // Fully unrolled with constant indices so the accumulators live in
+  // registers; `out` is the only array whose address escapes.
   T acc[MROWS][NR] = {};
   for (int64_t p = 0; p < kc; ++p) {
     const T* bp = b + p * ldb;
     const T* ap = a + p * MR;
+#pragma GCC unroll 8
     for (int i = 0; i < MROWS; ++i) {
       const T ai = ap[i];
+#pragma GCC unroll 16
       for (int j = 0; j < NR; ++j) acc[i][j] += ai * bp[j];
     }
   }
-  store_tile_scalar<T, NR>(&acc[0][0], MROWS, nr, c, rsc, csc, add);
+  T out[MROWS * NR];
+#pragma GCC unroll 8
+  for (int i = 0; i < MROWS; ++i)
+#pragma GCC unroll 16
+    for (int j = 0; j < NR; ++j) out[i * NR + j] = acc[i][j];
+  store_tile_scalar<T, NR>(out, MROWS, nr, c, rsc, csc, add);
 }
 
 #if EMBER_GEMM_X86

@@ -11,6 +11,7 @@
 //       -lgtest -lgtest_main -pthread
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -65,7 +66,8 @@ struct Mat {
       case Layout::PaddedRow: rs = c + 5; cs = 1; break;
     }
     const int64_t span = (r > 0 && c > 0) ? (r - 1) * rs + (c - 1) * cs + 1 : 0;
-    buf.assign(static_cast<size_t>(span + 1), T(0));
+    // Exactly the span (no slack) so AddressSanitizer builds catch overreads.
+    buf.assign(static_cast<size_t>(std::max<int64_t>(span, 1)), T(0));
   }
   T& at(int64_t i, int64_t j) { return buf[static_cast<size_t>(i * rs + j * cs)]; }
   T* data() { return buf.data(); }
