@@ -118,8 +118,13 @@ std::vector<int64_t> parse_dims(py::handle obj) {
   if (obj.is_none()) return {};
   if (PyLong_Check(obj.ptr())) return {obj.cast<int64_t>()};
   std::vector<int64_t> dims;
-  if (py::isinstance<py::sequence>(obj)) {
-    for (py::handle h : obj) dims.push_back(h.cast<int64_t>());
+  if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
+    for (py::handle h : obj) {
+      if (!PyLong_Check(h.ptr()) || PyBool_Check(h.ptr()))
+        throw TypeError(str("dim must be an int, a tuple or a list of ints, but got an element of type ",
+                            std::string(py::str(h.get_type().attr("__name__")))));
+      dims.push_back(h.cast<int64_t>());
+    }
     if (dims.empty()) throw TypeError("dim must be an int, a tuple or a list of ints, not an empty sequence");
     return dims;
   }
@@ -207,6 +212,9 @@ std::vector<IndexItem> parse_index(py::handle index, Device device) {
         it.kind = IndexItem::Kind::Int;
         it.integer = item(it.tensor).i;
       }
+    } else if (py::isinstance<py::str>(h)) {
+      throw TypeError("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid "
+                      "indices (got str)");
     } else {
       throw IndexError(str("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid "
                            "indices (got ", std::string(py::str(h.get_type().attr("__name__"))), ")"));
@@ -239,9 +247,22 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, Device devi
   try {
     arr = numpy().attr("asarray")(data);
   } catch (py::error_already_set& e) {
+    // numpy rejects ragged nested lists with ValueError, as PyTorch does.
+    if (e.matches(PyExc_ValueError)) throw ValueError(str("could not convert data to a tensor: ", e.what()));
     throw TypeError(str("could not convert data to a tensor: ", e.what()));
   }
   std::string kind = py::str(arr.dtype().attr("kind"));
+  if (kind == "O") {
+    // Say what PyTorch says: ints beyond int64 overflow (ValueError); other
+    // objects have no dtype to infer (RuntimeError); strings are TypeErrors.
+    py::list flat = arr.attr("ravel")().attr("tolist")();
+    for (py::handle h : flat) {
+      if (PyLong_Check(h.ptr())) throw ValueError("Overflow when unpacking long: value does not fit in int64");
+      if (py::isinstance<py::str>(h)) throw TypeError("new(): invalid data type 'str'");
+      if (!as_scalar(h))
+        throw Error(str("Could not infer dtype of ", std::string(py::str(h.get_type().attr("__name__")))));
+    }
+  }
   if (kind == "O" || kind == "U" || kind == "S")
     throw TypeError(str("can't convert ", std::string(py::repr(data)).substr(0, 80),
                         " to a tensor: only numbers, nested lists of numbers and arrays are supported (ragged nested "

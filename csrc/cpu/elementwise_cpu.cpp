@@ -212,7 +212,7 @@ void unary_typed(UnaryOp op, const Tensor& out, const Tensor& in) {
           return e / (T(1) + e);
         });
       case UnaryOp::Relu: return same([](T x) { return x > T(0) ? x : (x == x ? T(0) : x); });
-      case UnaryOp::Sign: return same([](T x) { return x == x ? T((x > 0) - (x < 0)) : x; });
+      case UnaryOp::Sign: return same([](T x) { return T((x > 0) - (x < 0)); });  // sign(nan) = 0, as PyTorch
       case UnaryOp::Floor: return same([](T x) { return std::floor(x); });
       case UnaryOp::Ceil: return same([](T x) { return std::ceil(x); });
       case UnaryOp::Round: return same([](T x) { return std::nearbyint(x); });  // half to even

@@ -193,9 +193,18 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
     throw Error("Subtraction, the `-` operator, with two bool tensors is not supported. If you are trying to "
                 "invert a mask, use the `~` or `logical_not()` operator instead.");
   }
+  if (op == BinaryOp::Sub && (a->dtype == DType::Bool || b->dtype == DType::Bool)) {
+    throw Error("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert "
+                "a mask, use the `~` or `logical_not()` operator instead.");
+  }
+  if (common == DType::Bool && (op == BinaryOp::FloorDiv || op == BinaryOp::Remainder || op == BinaryOp::Pow)) {
+    const char* what = op == BinaryOp::FloorDiv ? "div_floor" : op == BinaryOp::Remainder ? "remainder" : "pow";
+    throw NotImplementedError(str("\"", what, "\" not implemented for 'Bool'"));
+  }
   if ((op == BinaryOp::BitAnd || op == BinaryOp::BitOr || op == BinaryOp::BitXor) && is_floating(common)) {
-    throw TypeError(str("bitwise operations are only supported for integer and bool tensors, got ",
-                        dtype_name(common)));
+    const char* what = op == BinaryOp::BitAnd ? "bitwise_and" : op == BinaryOp::BitOr ? "bitwise_or" : "bitwise_xor";
+    throw NotImplementedError(str("\"", what, "\" not implemented for '", dtype_name(common),
+                                  "' (bitwise operations need integer or bool tensors)"));
   }
   DType compute = common;
   if ((op == BinaryOp::Div || op == BinaryOp::Atan2) && !is_floating(common)) compute = DType::Float32;
@@ -389,6 +398,16 @@ Tensor unary(UnaryOp op, const Tensor& a) {
   if (op == UnaryOp::Neg && compute == DType::Bool)
     throw Error("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, "
                 "use the `~` or `logical_not()` operator instead.");
+  if (compute == DType::Bool) {
+    // As PyTorch: these have no bool kernel; square computes in int64.
+    if (op == UnaryOp::Relu) throw Error("Boolean inputs not supported for relu");
+    if (op == UnaryOp::Abs || op == UnaryOp::Floor || op == UnaryOp::Ceil || op == UnaryOp::Round ||
+        op == UnaryOp::Trunc)
+      throw NotImplementedError(str("\"", op == UnaryOp::Abs ? "abs" : op == UnaryOp::Floor ? "floor"
+                                    : op == UnaryOp::Ceil ? "ceil" : op == UnaryOp::Round ? "round" : "trunc",
+                                    "\" not implemented for 'Bool'"));
+    if (op == UnaryOp::Square) compute = DType::Int64;
+  }
   if (needs_float(op) && !is_floating(compute)) compute = DType::Float32;
   DType result_dtype = op == UnaryOp::LogicalNot ? DType::Bool : compute;
   if (compute == DType::Float16 || compute == DType::BFloat16) compute = DType::Float32;

@@ -103,7 +103,13 @@ Tensor advanced_offsets(const Tensor& view, const std::vector<Advanced>& adv) {
   NoGradGuard no_grad;
   Device dev = view->device();
   Shape bshape;
-  for (const Advanced& a : adv) bshape = broadcast_shapes(bshape, a.index->shape);
+  try {
+    for (const Advanced& a : adv) bshape = broadcast_shapes(bshape, a.index->shape);
+  } catch (const Error&) {
+    std::string shapes;
+    for (const Advanced& a : adv) shapes += (shapes.empty() ? "" : ", ") + shape_str(a.index->shape);
+    throw IndexError("shape mismatch: indexing tensors could not be broadcast together with shapes " + shapes);
+  }
   bool adjacent = true;
   for (size_t i = 1; i < adv.size(); ++i) adjacent = adjacent && adv[i].dim == adv[i - 1].dim + 1;
   // Result dims: [before..., B..., after...] when adjacent, else [B..., rest...].
@@ -293,7 +299,11 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& index_t) {
     }
     items.push_back(it);
   }
-  return index(a, items);
+  try {
+    return index(a, items);
+  } catch (const IndexError& e) {
+    throw Error(e.what());  // PyTorch reports gather's bad indices as RuntimeError
+  }
 }
 
 }  // namespace ember

@@ -139,6 +139,10 @@ Tensor prod(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
 namespace {
 Tensor extremum(ReduceOp op, const Tensor& a, const std::vector<int64_t>& dims, bool keepdim, const char* name) {
   auto mask = dim_mask(dims, a->ndim());
+  // As PyTorch: a full reduction of an empty tensor is a RuntimeError, an
+  // empty reduced dim an IndexError.
+  EMBER_CHECK(!dims.empty() || a->numel() > 0, Error, name, "(): Expected reduction dim to be specified for "
+              "input.numel() == 0. Specify the reduction dim with the 'dim' argument.");
   EMBER_CHECK(a->numel() > 0 || reduced_count(a->shape, mask) > 0, IndexError,
               name, "(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim "
               "with the 'dim' argument.");
@@ -238,7 +242,7 @@ std::pair<Tensor, Tensor> min_dim(const Tensor& a, int64_t dim, bool keepdim) { 
 
 Tensor argmax(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
   if (!dim) {
-    EMBER_CHECK(a->numel() > 0, Error, "argmax(): Expected reduction dim to be specified for input.numel() == 0.");
+    EMBER_CHECK(a->numel() > 0, IndexError, "argmax(): Expected reduction dim to be specified for input.numel() == 0.");
     return max_dim(reshape(detach(a), {a->numel()}), 0, false).second;
   }
   return max_dim(detach(a), *dim, keepdim).second;
@@ -246,7 +250,7 @@ Tensor argmax(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
 
 Tensor argmin(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
   if (!dim) {
-    EMBER_CHECK(a->numel() > 0, Error, "argmin(): Expected reduction dim to be specified for input.numel() == 0.");
+    EMBER_CHECK(a->numel() > 0, IndexError, "argmin(): Expected reduction dim to be specified for input.numel() == 0.");
     return min_dim(reshape(detach(a), {a->numel()}), 0, false).second;
   }
   return min_dim(detach(a), *dim, keepdim).second;

@@ -23,7 +23,8 @@ def dims(dim, axis, kwargs, op):
         if dim is not None:
             raise TypeError(f"{op}() received both 'dim' and 'axis'")
         dim = axis
-    keepdim = kwargs.pop("keepdim", kwargs.pop("keepdims", False))
+    keepdim = kwargs.pop("keepdim", False)
+    keepdim = kwargs.pop("keepdims", False) or keepdim  # numpy's spelling, as D2L writes it
     if kwargs:
         raise TypeError(f"{op}() got an unexpected keyword argument '{next(iter(kwargs))}'")
     return dim, bool(keepdim)

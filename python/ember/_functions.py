@@ -84,7 +84,11 @@ def from_numpy(array):
 
 
 def _number(x):
-    return x.item() if isinstance(x, Tensor) else x
+    if isinstance(x, Tensor):
+        if x.numel() != 1:
+            raise TypeError(f"expected a number or a one-element tensor, not a tensor of shape {list(x.shape)}")
+        return x.item()
+    return x
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
@@ -108,7 +112,9 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
 
 
 def randint(low=0, high=None, size=None, *, dtype=None, device=None, requires_grad=False, generator=None):
-    if high is None:
+    if size is None and isinstance(high, (tuple, list)) or high is None and size is not None:
+        low, high, size = 0, low, high if size is None else size  # randint(high, size)
+    elif high is None:
         low, high = 0, low
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
@@ -173,6 +179,8 @@ def _legacy(args, dtype):
 # ---------------------------------------------------------------- math and joining
 
 def cat(tensors, dim=0, *, axis=None, out=None):
+    if isinstance(tensors, (list, tuple)) and not tensors:
+        raise ValueError("ember.cat(): expected a non-empty list of Tensors")
     return _C.cat(tensors, dim if axis is None else axis)
 
 
@@ -183,9 +191,16 @@ def stack(tensors, dim=0, *, out=None):
     return _C.stack(tensors, dim)
 
 
+def _check_condition(condition):
+    if isinstance(condition, Tensor) and condition.dtype not in (_C.dtype.bool, _C.dtype.uint8):
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{str(condition.dtype)[len('ember.'):]}")
+
+
 def where(condition, input=None, other=None):  # noqa: A002
     if input is None and other is None:
         return condition.nonzero(as_tuple=True)
+    _check_condition(condition)
     return _C.where(condition, input, other)
 
 
@@ -217,6 +232,12 @@ _METHOD_FUNCTIONS = [
 ]
 globals().update({name: _method_function(name) for name in _METHOD_FUNCTIONS})
 negative = globals()["neg"]
+
+
+def pow(input, exponent):  # noqa: A001,A002 - PyTorch's names; the base may be a Python number
+    if not isinstance(input, Tensor) and isinstance(exponent, Tensor):
+        return exponent.__rpow__(input)
+    return _method_function("pow")(input, exponent)
 absolute = globals()["abs"]
 
 

@@ -223,7 +223,7 @@ def _type(self, dtype=None, non_blocking=False):
     if isinstance(dtype, str):
         key = dtype.replace("torch.", "ember.")
         if key not in _LEGACY_TYPES:
-            raise TypeError(f"invalid type: '{dtype}'")
+            raise ValueError(f"invalid type: '{dtype}'")
         dtype = _LEGACY_TYPES[key]
     return _C.to_dtype(self, _C.as_dtype(dtype))
 
@@ -308,8 +308,6 @@ def _pow(self, exponent):
 
 
 def _clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
-    lo = builtins.float(min) if min is not None else None
-    hi = builtins.float(max) if max is not None else None
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         out = self
         if min is not None:
@@ -317,6 +315,8 @@ def _clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
         if max is not None:
             out = _C.minimum(out, max)
         return out
+    lo = builtins.float(min) if min is not None else None
+    hi = builtins.float(max) if max is not None else None
     return _C.clamp(self, lo, hi)
 
 
@@ -325,6 +325,9 @@ def _clamp_(self, min=None, max=None):  # noqa: A002
 
 
 def _where(self, condition, other):
+    if isinstance(condition, Tensor) and condition.dtype not in (_C.dtype.bool, _C.dtype.uint8):
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{str(condition.dtype)[len('ember.'):]}")
     return _C.where(condition, self, other)
 
 
@@ -398,7 +401,13 @@ def _arg(c_fn, name):
     return op
 
 
-def _cumsum(self, dim, *, dtype=None):
+def _cumsum(self, dim=None, *, dtype=None, axis=None):
+    if axis is not None:
+        if dim is not None:
+            raise TypeError("cumsum() received both 'dim' and 'axis'")
+        dim = axis
+    if dim is None:
+        raise TypeError("cumsum() missing required argument 'dim'")
     out = _C.cumsum(self, dim)
     return out if dtype is None else _C.to_dtype(out, dtype)
 
