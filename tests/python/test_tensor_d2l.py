@@ -278,3 +278,30 @@ def test_same_results_as_pytorch():
     e, t = program(ember), program(real_torch)
     assert_same(e, t)
     assert [_r(v) for v in e] == [_r(v) for v in t]
+
+
+def test_vectorization_loop(torch):
+    """D2L 3.1: element-by-element assignment in a Python loop vs one `+`."""
+    n = 1000
+    a = torch.ones([n])
+    b = torch.ones([n])
+    c = torch.zeros(n)
+    for i in range(n):
+        c[i] = a[i] + b[i]
+    d = a + b
+    assert _r(c[:3]) == "tensor([2., 2., 2.])"
+    assert bool((c == d).all()) and c.dtype == torch.float32
+
+
+def test_accuracy_and_cross_entropy_idioms(torch):
+    """D2L 3.6 tensor idioms: argmax(axis=1), type(dtype), range indexing."""
+    y = torch.tensor([0, 2])
+    y_hat = torch.tensor([[0.1, 0.3, 0.6], [0.3, 0.2, 0.5]])
+    assert _r(y_hat[[0, 1], y]) == "tensor([0.1000, 0.5000])"
+    assert _r(-torch.log(y_hat[range(len(y_hat)), y])) == "tensor([2.3026, 0.6931])"
+    cmp = y_hat.argmax(axis=1).type(y.dtype) == y
+    assert float(cmp.type(y.dtype).sum()) == 1.0
+    X = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]])
+    X_exp = torch.exp(X)
+    prob = X_exp / X_exp.sum(1, keepdim=True)
+    np.testing.assert_allclose(prob.sum(1).numpy(), [1.0, 1.0], rtol=1e-6)
