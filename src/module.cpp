@@ -16,6 +16,7 @@ void bind_autograd(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "ember's native core";
+  m.attr("_cuda_setting") = EMBER_CUDA_SETTING;
   ember::init_backends();
   ember::register_cuda_backend();
 
