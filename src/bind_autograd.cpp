@@ -75,6 +75,18 @@ void bind_autograd(py::module_& m) {
         return std::string("<") + n.name() + buf;
       });
   m.def("retain_grad", [](const Tensor& t) { retain_grad(t); });
+  m.def("detach_", [](const Tensor& t) {
+    // Cuts the tensor out of the graph in place (a view cannot be: its
+    // base's history would still describe it).
+    EMBER_CHECK(!(t->view_base && t->requires_grad() && !t->is_leaf()), Error,
+                "Can't detach views in-place. Use detach() instead.");
+    if (t->autograd) {
+      t->autograd->grad_fn.reset();
+      t->autograd->output_nr = 0;
+      t->autograd->requires_grad = false;
+    }
+    return t;
+  });
   m.def("retains_grad", [](const Tensor& t) { return t->autograd && t->autograd->retains_grad; });
 
   m.def("is_grad_enabled", &grad_enabled);

@@ -256,18 +256,17 @@ def _requires_grad_(self, requires_grad=True):
 
 
 def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-    if inputs is not None:
-        raise NotImplementedError("backward(inputs=...) is not supported; use ember.autograd.grad")
     if retain_graph is None:
         retain_graph = create_graph
+    if inputs is not None:
+        from .autograd.functional import backward as _autograd_backward
+        _autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        return
     _C.backward([self], None if gradient is None else [gradient], bool(retain_graph), bool(create_graph))
 
 
 def _detach_(self):
-    if self.grad_fn is not None:
-        raise RuntimeError("detach_() is only supported on leaf tensors in ember; use detach()")
-    self.requires_grad = False
-    return self
+    return _C.detach_(self)
 
 
 def _retain_grad(self):

@@ -765,3 +765,32 @@ def test_non_leaf_grad_is_none_without_retain(L):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert h.grad is None
+
+
+@pytest.mark.parametrize("L", LIBS, ids=ids)
+def test_backward_with_inputs(L):
+    x = L.tensor([1.0, 2.0], requires_grad=True)
+    w = L.tensor([3.0, 4.0], requires_grad=True)
+    h = x * w
+    h.retain_grad()
+    y = (h * x).sum()
+    y.backward(inputs=[w], retain_graph=True)
+    assert x.grad is None
+    assert_same(w.grad, x * x)
+    L.autograd.backward(y, inputs=[x, w])
+    assert_same(x.grad, 2 * x * w)
+    assert_same(w.grad, 2 * x * x)
+
+
+@pytest.mark.parametrize("L", LIBS, ids=ids)
+def test_detach_in_place(L):
+    x = L.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    assert y.detach_() is y
+    assert not y.requires_grad and y.grad_fn is None and y.is_leaf
+    z = L.ones(2, requires_grad=True)
+    z.detach_()
+    assert not z.requires_grad
+    v = (x * 1)[0:1]
+    with pytest.raises(RuntimeError):
+        v.detach_()
