@@ -158,7 +158,20 @@ void bind_tensor(py::module_& m) {
             t->autograd_meta().requires_grad = flag;
           })
       .def_property(
-          "grad", [](const Tensor& t) { return t->autograd ? t->autograd->grad : Tensor(); },
+          "grad",
+          [](const Tensor& t) {
+            if (!t->is_leaf() && !t->autograd->retains_grad && !t->autograd->grad) {
+              // As PyTorch: reading a non-leaf's .grad is almost always a mistake.
+              if (PyErr_WarnEx(PyExc_UserWarning,
+                               "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its "
+                               ".grad attribute won't be populated during autograd.backward(). If you indeed want "
+                               "the .grad field to be populated for a non-leaf Tensor, use .retain_grad() on the "
+                               "non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure you access "
+                               "the leaf Tensor instead.", 1) != 0)
+                throw py::error_already_set();
+            }
+            return t->autograd ? t->autograd->grad : Tensor();
+          },
           [](const Tensor& t, py::object g) {
             if (g.is_none()) {
               if (t->autograd) t->autograd->grad.reset();

@@ -762,8 +762,12 @@ def test_non_leaf_grad_is_none_without_retain(L):
     x = L.tensor([1.0, 2.0], requires_grad=True)
     h = x * 3
     h.sum().backward()
+    with pytest.warns(UserWarning, match="not a leaf Tensor"):
+        assert h.grad is None
+    assert x.grad is not None
+    h.retain_grad()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("error")
         assert h.grad is None
 
 
