@@ -627,7 +627,10 @@ void gemm_thread(const Problem<T>& p, const Config<T>& cfg, const Schedule& s, T
       }
       ++slice;
       // The next K slice repacks the shared B buffer; nobody may still read it.
-      if (s.pack_b && nt > 1) team_barrier();
+      // After the last slice the parallel region's own join is enough, and on
+      // a busy machine every barrier can cost a scheduler time slice.
+      const bool last_slice = pc + kc >= p.K && jc + nc >= p.N;
+      if (s.pack_b && nt > 1 && !last_slice) team_barrier();
     }
   }
 }
