@@ -57,7 +57,7 @@ void copy_typed(const Tensor& dst, const Tensor& src) {
     const char* x = p[1];
     for (int64_t i = 0; i < n; ++i, o += s[0], x += s[1])
       *reinterpret_cast<To*>(o) = convert<To>(*reinterpret_cast<const From*>(x));
-  });
+  }, kMemoryBoundGrain);
 }
 
 }  // namespace
@@ -79,7 +79,7 @@ void fill(const Tensor& dst, const Scalar& value) {
       } else {
         for (int64_t i = 0; i < n; ++i) *reinterpret_cast<T*>(p[0] + i * s[0]) = v;
       }
-    });
+    }, kMemoryBoundGrain);
   });
 }
 

@@ -18,8 +18,26 @@ constexpr bool is_fp = std::is_floating_point_v<T>;
 
 // ---------------- binary ----------------
 
+// Ops that cost a few cycles per element stream memory: threads only pay
+// for large tensors. Transcendental ones (pow, exp, sin, ...) pay earlier.
+bool memory_bound(BinaryOp op) {
+  return !(op == BinaryOp::Pow || op == BinaryOp::Atan2 || op == BinaryOp::Remainder || op == BinaryOp::FloorDiv);
+}
+bool memory_bound(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Neg:
+    case UnaryOp::Abs:
+    case UnaryOp::Relu:
+    case UnaryOp::Sign:
+    case UnaryOp::Square:
+    case UnaryOp::LogicalNot:
+    case UnaryOp::BitwiseNot: return true;
+    default: return false;
+  }
+}
+
 template <typename Out, typename T, typename F>
-void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
+void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, int64_t grain, F f) {
   for_each_run<3>({out.get(), a.get(), b.get()}, [&f](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
     Out* __restrict o = reinterpret_cast<Out*>(p[0]);
     const T* __restrict x = reinterpret_cast<const T*>(p[1]);
@@ -39,7 +57,7 @@ void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
       for (int64_t i = 0; i < n; ++i, po += s[0], px += s[1], py += s[2])
         *reinterpret_cast<Out*>(po) = f(*reinterpret_cast<const T*>(px), *reinterpret_cast<const T*>(py));
     }
-  });
+  }, grain);
 }
 
 template <typename T>
@@ -55,8 +73,9 @@ T int_pow(T base, T exp) {
 
 template <typename T>
 void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
-  auto cmp = [&](auto f) { binary_loop<bool, T>(out, a, b, f); };
-  auto same = [&](auto f) { binary_loop<T, T>(out, a, b, f); };
+  const int64_t grain = memory_bound(op) ? kMemoryBoundGrain : kParallelGrain;
+  auto cmp = [&](auto f) { binary_loop<bool, T>(out, a, b, grain, f); };
+  auto same = [&](auto f) { binary_loop<T, T>(out, a, b, grain, f); };
   switch (op) {
     case BinaryOp::Eq: return cmp([](T x, T y) { return x == y; });
     case BinaryOp::Ne: return cmp([](T x, T y) { return x != y; });
@@ -155,7 +174,7 @@ void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor&
 // ---------------- unary ----------------
 
 template <typename T, typename Out, typename F>
-void unary_loop(const Tensor& out, const Tensor& in, F f) {
+void unary_loop(const Tensor& out, const Tensor& in, F f, int64_t grain = kParallelGrain) {
   for_each_run<2>({out.get(), in.get()}, [&f](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
     if (s[0] == sizeof(Out) && s[1] == sizeof(T)) {
       Out* __restrict o = reinterpret_cast<Out*>(p[0]);
@@ -167,13 +186,14 @@ void unary_loop(const Tensor& out, const Tensor& in, F f) {
       for (int64_t i = 0; i < n; ++i, po += s[0], px += s[1])
         *reinterpret_cast<Out*>(po) = f(*reinterpret_cast<const T*>(px));
     }
-  });
+  }, grain);
 }
 
 template <typename T>
 void unary_typed(UnaryOp op, const Tensor& out, const Tensor& in) {
-  auto same = [&](auto f) { unary_loop<T, T>(out, in, f); };
-  if (op == UnaryOp::LogicalNot) return unary_loop<T, bool>(out, in, [](T x) { return x == T(0); });
+  const int64_t grain = memory_bound(op) ? kMemoryBoundGrain : kParallelGrain;
+  auto same = [&](auto f) { unary_loop<T, T>(out, in, f, grain); };
+  if (op == UnaryOp::LogicalNot) return unary_loop<T, bool>(out, in, [](T x) { return x == T(0); }, grain);
   if constexpr (std::is_same_v<T, bool>) {
     if (op == UnaryOp::BitwiseNot) return same([](bool x) { return !x; });
     if (op == UnaryOp::Abs || op == UnaryOp::Relu || op == UnaryOp::Sign || op == UnaryOp::Square)
@@ -255,7 +275,7 @@ void clamp(const Tensor& out, const Tensor& in, bool has_lo, double lo, bool has
         if (has_lo && x < l) x = l;
         if (has_hi && x > h) x = h;
         return x;
-      });
+      }, kMemoryBoundGrain);
     }
   });
 }

@@ -62,9 +62,10 @@ StridedLayout<N> make_layout(const std::array<const TensorImpl*, N>& ops) {
 }
 
 // Calls run(ptrs, strides, n) for every innermost run, covering all elements;
-// splits the work across threads when there is enough of it and `parallel`.
+// splits the work across threads when there are at least `grain` elements
+// (pass kMemoryBoundGrain for loops that only stream memory).
 template <int N, typename Run>
-void for_each_run(const StridedLayout<N>& L, Run&& run, bool parallel = true) {
+void for_each_run(const StridedLayout<N>& L, Run&& run, int64_t grain) {
   if (L.numel == 0) return;
   int64_t nd = static_cast<int64_t>(L.shape.size());
   if (nd == 0) {
@@ -75,17 +76,17 @@ void for_each_run(const StridedLayout<N>& L, Run&& run, bool parallel = true) {
   int64_t inner = L.shape[nd - 1];
   const std::array<int64_t, N> inner_strides = L.strides[nd - 1];
   int64_t outer = L.numel / inner;
-  const int64_t no_split = std::numeric_limits<int64_t>::max();
   if (outer == 1) {
-    parallel_for(inner, parallel ? kParallelGrain : no_split, [&](int64_t begin, int64_t end) {
+    parallel_for(inner, grain, [&](int64_t begin, int64_t end) {
       std::array<char*, N> p;
       for (int k = 0; k < N; ++k) p[k] = L.base[k] + begin * inner_strides[k];
       run(p, inner_strides, end - begin);
     });
     return;
   }
-  int64_t grain = parallel ? std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(inner, 1)) : no_split;
-  parallel_for(outer, grain, [&](int64_t begin, int64_t end) {
+  const int64_t no_split = std::numeric_limits<int64_t>::max();
+  int64_t outer_grain = grain == no_split ? no_split : std::max<int64_t>(1, grain / std::max<int64_t>(inner, 1));
+  parallel_for(outer, outer_grain, [&](int64_t begin, int64_t end) {
     // Decompose `begin` into a multi-index over the outer dims.
     std::vector<int64_t> idx(nd - 1, 0);
     int64_t rem = begin;
@@ -112,8 +113,13 @@ void for_each_run(const StridedLayout<N>& L, Run&& run, bool parallel = true) {
 }
 
 template <int N, typename Run>
-void for_each_run(const std::array<const TensorImpl*, N>& ops, Run&& run) {
-  for_each_run<N>(make_layout<N>(ops), run);
+void for_each_run(const StridedLayout<N>& L, Run&& run, bool parallel = true) {
+  for_each_run<N>(L, run, parallel ? kParallelGrain : std::numeric_limits<int64_t>::max());
+}
+
+template <int N, typename Run>
+void for_each_run(const std::array<const TensorImpl*, N>& ops, Run&& run, int64_t grain = kParallelGrain) {
+  for_each_run<N>(make_layout<N>(ops), run, grain);
 }
 
 }  // namespace ember::cpu

@@ -37,6 +37,7 @@ void matmul(const Tensor& out, const Tensor& a, const Tensor& b, bool accumulate
       const T* A = a->data<T>();
       const T* B = b->data<T>();
       T* C = out->data<T>();
+      if (!omp_in_parallel()) thread_budget();  // the GEMM's regions follow the load-aware budget
       for (int64_t i = 0; i < batch; ++i) {
         const T* Ai = A + i * a->strides[0];
         const T* Bi = B + i * b->strides[0];

@@ -8,15 +8,29 @@
 
 namespace ember::cpu {
 
-// Elements below which a kernel stays on one thread.
+// Elements below which a kernel stays on one thread. Compute-bound loops
+// (exp, sin, random numbers, softmax rows) pay for a thread team early.
 constexpr int64_t kParallelGrain = 32768;
+// Memory-bound loops (copies, add, mul, relu, sums) move 8-12 bytes per
+// element at a few GB/s per core: below ~1 MB per operand one core finishes
+// in about the time it takes to wake a second one.
+constexpr int64_t kMemoryBoundGrain = 262144;
+
+// Threads a region may use now: the configured count (OMP_NUM_THREADS or
+// the cores), or 1 while other processes keep every core busy (parallel.cpp).
+// Also sets OpenMP's default for regions that ask omp_get_max_threads().
+int thread_budget();
 
 // Calls fn(begin, end) over [0, n) in chunks, in parallel when n >= grain.
 template <typename F>
 void parallel_for(int64_t n, int64_t grain, F&& fn) {
   if (n <= 0) return;
-  int threads = omp_get_max_threads();
-  if (n < grain || threads <= 1 || omp_in_parallel()) {
+  if (n < grain || omp_in_parallel()) {
+    fn(int64_t(0), n);
+    return;
+  }
+  int threads = thread_budget();
+  if (threads <= 1) {
     fn(int64_t(0), n);
     return;
   }

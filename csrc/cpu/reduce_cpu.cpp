@@ -21,12 +21,22 @@ struct SumOp {
   static T identity() { return T(0); }
   static T combine(T a, T b) { return T(a + b); }
   static T run(const T* x, int64_t n) {
-    // Eight independent partial sums vectorize and bound rounding growth.
-    T acc[8] = {};
+    // 32 independent partial sums: the compiler keeps them in vector
+    // registers (several independent add chains, so the loop streams at
+    // memory speed instead of waiting on one add's latency) and they bound
+    // rounding growth. Long inputs are summed in blocks, pairwise.
+    constexpr int64_t kBlock = 1 << 16;
+    if (n > kBlock) {
+      int64_t half = (n / 2 + 31) & ~int64_t(31);
+      return T(run(x, half) + run(x + half, n - half));
+    }
+    T acc[32] = {};
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      for (int k = 0; k < 8; ++k) acc[k] = T(acc[k] + x[i + k]);
-    T total = T((acc[0] + acc[4]) + (acc[1] + acc[5])) + T((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i + 32 <= n; i += 32)
+      for (int k = 0; k < 32; ++k) acc[k] = T(acc[k] + x[i + k]);
+    for (int w = 16; w >= 1; w /= 2)
+      for (int k = 0; k < w; ++k) acc[k] = T(acc[k] + acc[k + w]);
+    T total = acc[0];
     for (; i < n; ++i) total = T(total + x[i]);
     return total;
   }
@@ -142,8 +152,8 @@ void reduce_typed(const Tensor& out, const Tensor& in) {
       split = d;
       break;
     }
-  if (nd > 0 && split == 0 && L.numel >= kParallelGrain) {
-    parallel_for(L.shape[0], std::max<int64_t>(1, L.shape[0] * kParallelGrain / L.numel), [&](int64_t b, int64_t e) {
+  if (nd > 0 && split == 0 && L.numel >= kMemoryBoundGrain) {
+    parallel_for(L.shape[0], std::max<int64_t>(1, L.shape[0] * kMemoryBoundGrain / L.numel), [&](int64_t b, int64_t e) {
       StridedLayout<2> sub = L;
       sub.shape[0] = e - b;
       sub.numel = L.numel / L.shape[0] * (e - b);
@@ -152,14 +162,24 @@ void reduce_typed(const Tensor& out, const Tensor& in) {
     });
     return;
   }
-  if (split < 0 && in->is_contiguous() && L.numel >= kParallelGrain) {
-    // Whole-tensor reduction: per-thread partials, combined in order.
-    int threads = omp_get_max_threads();
-    std::vector<T> partial(static_cast<size_t>(threads), Op::identity());
+  if (split < 0 && in->is_contiguous()) {
+    // Whole-tensor reduction: one contiguous run per chunk (threads only
+    // for large inputs), partials combined in chunk order.
     const T* x = in->data<T>();
     int64_t n = L.numel;
-    parallel_for(n, kParallelGrain, [&](int64_t b, int64_t e) {
-      partial[static_cast<size_t>(omp_get_thread_num())] = Op::run(x + b, e - b);
+    int64_t chunks = n >= 2 * kMemoryBoundGrain && !omp_in_parallel()
+                         ? std::min<int64_t>(thread_budget(), n / kMemoryBoundGrain)
+                         : 1;
+    if (chunks <= 1) {
+      *out->data<T>() = Op::combine(Op::identity(), Op::run(x, n));
+      return;
+    }
+    std::vector<T> partial(static_cast<size_t>(chunks), Op::identity());
+    parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
+        partial[static_cast<size_t>(c)] = Op::run(x + b, e - b);
+      }
     });
     T acc = Op::identity();
     for (T v : partial) acc = Op::combine(acc, v);

@@ -3,7 +3,22 @@
 `import ember as torch` runs the tensor, autograd, nn, optim and data code of
 Dive into Deep Learning; checkpoints are safetensors files that never run code.
 """
-from . import _C
+import os as _os
+
+# OpenMP worker threads that spin while idle steal the core the Python
+# thread needs between kernels; on a busy machine that turns a 1 ms step into
+# 10 ms. ember's OpenMP runtime (read once, when _C loads it) parks idle
+# workers instead, unless the user chose a policy. The variable is removed
+# again so that other libraries' runtimes loaded later keep their defaults.
+_set_wait = "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ
+if _set_wait:
+    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+try:
+    from . import _C
+finally:
+    if _set_wait:
+        del _os.environ["OMP_WAIT_POLICY"]
+del _set_wait
 from ._C import CheckpointError, Tensor, device, dtype
 from ._size import Size
 
