@@ -36,19 +36,10 @@ DType dtype_from_numpy(const py::dtype& dt) {
                       "and bool."));
 }
 
+// numpy has every ember dtype under the same name except bfloat16.
 const char* numpy_name(DType t) {
-  switch (t) {
-    case DType::Bool: return "bool";
-    case DType::UInt8: return "uint8";
-    case DType::Int8: return "int8";
-    case DType::Int16: return "int16";
-    case DType::Int32: return "int32";
-    case DType::Int64: return "int64";
-    case DType::Float16: return "float16";
-    case DType::Float32: return "float32";
-    case DType::Float64: return "float64";
-    default: throw TypeError(str("Got unsupported ScalarType ", dtype_name(t), " for numpy()"));
-  }
+  if (t == DType::BFloat16) throw TypeError("Got unsupported ScalarType BFloat16 for numpy()");
+  return dtype_name(t);
 }
 }  // namespace
 

@@ -158,19 +158,25 @@ Tensor default_root_grad(const Tensor& root, const Tensor& given) {
   return ones(root->shape, root->dtype, root->device());
 }
 
+// The edges and seed gradients of the tensors a backward starts from.
+void collect_roots(const std::vector<Tensor>& roots, const std::vector<Tensor>& given, std::vector<Edge>& edges,
+                   std::vector<Tensor>& grads) {
+  for (size_t i = 0; i < roots.size(); ++i) {
+    const Tensor& r = roots[i];
+    EMBER_CHECK(r->requires_grad(), Error,
+                "element ", i, " of tensors does not require grad and does not have a grad_fn");
+    edges.push_back(gradient_edge(r));
+    grads.push_back(default_root_grad(r, i < given.size() ? given[i] : Tensor()));
+  }
+}
+
 }  // namespace
 
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph,
                   bool create_graph) {
   std::vector<Edge> edges;
   std::vector<Tensor> grads;
-  for (size_t i = 0; i < roots.size(); ++i) {
-    const Tensor& r = roots[i];
-    EMBER_CHECK(r->requires_grad(), Error,
-                "element ", i, " of tensors does not require grad and does not have a grad_fn");
-    edges.push_back(gradient_edge(r));
-    grads.push_back(default_root_grad(r, i < grad_roots.size() ? grad_roots[i] : Tensor()));
-  }
+  collect_roots(roots, grad_roots, edges, grads);
   execute(edges, grads, retain_graph, create_graph, nullptr);
 }
 
@@ -179,13 +185,7 @@ std::vector<Tensor> run_grad(const std::vector<Tensor>& outputs, const std::vect
                              bool allow_unused) {
   std::vector<Edge> edges;
   std::vector<Tensor> grads;
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    const Tensor& r = outputs[i];
-    EMBER_CHECK(r->requires_grad(), Error,
-                "element ", i, " of tensors does not require grad and does not have a grad_fn");
-    edges.push_back(gradient_edge(r));
-    grads.push_back(default_root_grad(r, i < grad_outputs.size() ? grad_outputs[i] : Tensor()));
-  }
+  collect_roots(outputs, grad_outputs, edges, grads);
   std::unordered_map<CaptureKey, Tensor, CaptureHash> captures;
   std::vector<Edge> input_edges;
   for (size_t i = 0; i < inputs.size(); ++i) {

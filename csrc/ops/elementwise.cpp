@@ -236,6 +236,20 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
   return out;
 }
 
+namespace {
+// The second half of every in-place op: the result computed out of place
+// goes into self's memory, and self takes over its history when recording.
+Tensor& write_inplace(Tensor& self, const Tensor& result, bool record) {
+  if (self->numel()) {
+    NoGradGuard no_grad;
+    backend(self->device()).copy(self, result);
+  }
+  self->bump_version();
+  if (record) adopt_inplace_history(self, result);
+  return self;
+}
+}  // namespace
+
 Tensor& binary_(BinaryOp op, Tensor& self, const Tensor& other) {
   check_inplace(self);
   bool record = should_record({&self, &other});
@@ -250,13 +264,7 @@ Tensor& binary_(BinaryOp op, Tensor& self, const Tensor& other) {
     EMBER_CHECK(!lossy, Error, "result type ", dtype_name(result->dtype), " can't be cast to the desired output type ",
                 dtype_name(self->dtype));
   }
-  if (self->numel()) {
-    NoGradGuard no_grad;
-    backend(self->device()).copy(self, result);
-  }
-  self->bump_version();
-  if (record) adopt_inplace_history(self, result);
-  return self;
+  return write_inplace(self, result, record);
 }
 
 Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
@@ -437,13 +445,7 @@ Tensor& unary_(UnaryOp op, Tensor& self) {
   Tensor result = unary(op, record ? clone(self) : self);
   EMBER_CHECK(!(is_floating(result->dtype) && !is_floating(self->dtype)), Error, "result type ",
               dtype_name(result->dtype), " can't be cast to the desired output type ", dtype_name(self->dtype));
-  if (self->numel()) {
-    NoGradGuard no_grad;
-    backend(self->device()).copy(self, result);
-  }
-  self->bump_version();
-  if (record) adopt_inplace_history(self, result);
-  return self;
+  return write_inplace(self, result, record);
 }
 
 Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi) {
