@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "csrc/backend.h"
 #include "csrc/cpu/gemm.h"
 
 namespace {
@@ -130,6 +131,96 @@ Case make_gemm_case(const char* dtype, int64_t M, int64_t N, int64_t K, bool b_t
 }
 
 // ---------------------------------------------------------------------------
+// Memory-bound kernels through the CPU backend's primitives (the same calls
+// the op layer makes): add, relu and sum over n float32, and a column sum
+// (sum over dim 0) of a rows x cols matrix. Work is bytes moved.
+
+ember::Tensor random_tensor(const ember::Shape& shape, uint32_t seed) {
+  ember::Tensor t = ember::make_empty(shape, ember::DType::Float32, ember::Device{});
+  std::vector<float> v(static_cast<size_t>(t->numel()));
+  fill_random(v, seed);
+  std::memcpy(t->data<float>(), v.data(), v.size() * sizeof(float));
+  return t;
+}
+
+// |got - expect| <= tol[i] (or tol[0] for every element when tol has one entry).
+std::string compare(const float* got, const std::vector<double>& expect, const std::vector<double>& tol) {
+  for (size_t i = 0; i < expect.size(); ++i) {
+    if (!(std::fabs(got[i] - expect[i]) <= tol[tol.size() == 1 ? 0 : i])) {
+      char msg[128];
+      std::snprintf(msg, sizeof msg, "element %zu = %.9g, expected %.9g", i, got[i], expect[i]);
+      return msg;
+    }
+  }
+  return "";
+}
+
+Case make_elementwise_case(const char* name, int64_t n, bool is_relu) {
+  struct State {
+    ember::Tensor a, b, out;
+    std::vector<double> expect;
+  };
+  auto s = std::make_shared<State>();
+  Case c;
+  c.name = std::string(name) + " f32 " + std::to_string(n);
+  c.unit = Unit::Bytes;
+  c.work = (is_relu ? 2.0 : 3.0) * 4.0 * static_cast<double>(n);
+  c.setup = [=] {
+    s->a = random_tensor({n}, 11);
+    s->b = random_tensor({n}, 12);
+    s->out = ember::make_empty({n}, ember::DType::Float32, ember::Device{});
+  };
+  c.reference = [=] {
+    s->expect.resize(static_cast<size_t>(n));
+    const float* a = s->a->data<float>();
+    const float* b = s->b->data<float>();
+    for (int64_t i = 0; i < n; ++i) s->expect[i] = is_relu ? std::max(0.0f, a[i]) : a[i] + b[i];
+  };
+  c.run = [=] {
+    ember::Backend& cpu = ember::backend(ember::DeviceType::CPU);
+    if (is_relu) cpu.unary(ember::UnaryOp::Relu, s->out, s->a);
+    else cpu.binary(ember::BinaryOp::Add, s->out, s->a, s->b);
+  };
+  c.check = [=] { return compare(s->out->data<float>(), s->expect, {1e-6}); };
+  return c;
+}
+
+Case make_sum_case(int64_t rows, int64_t cols, bool over_rows) {
+  struct State {
+    ember::Tensor in, out;
+    std::vector<double> expect, tol;
+  };
+  auto s = std::make_shared<State>();
+  Case c;
+  c.name = over_rows ? "sum dim0 f32 " + std::to_string(rows) + "x" + std::to_string(cols)
+                     : "sum all f32 " + std::to_string(rows * cols);
+  c.unit = Unit::Bytes;
+  c.work = 4.0 * static_cast<double>(rows * cols);
+  c.setup = [=] {
+    s->in = random_tensor({rows, cols}, 13);
+    s->out = ember::make_empty({1, over_rows ? cols : 1}, ember::DType::Float32, ember::Device{});
+  };
+  c.reference = [=] {
+    const float* x = s->in->data<float>();
+    s->expect.assign(static_cast<size_t>(over_rows ? cols : 1), 0.0);
+    std::vector<double> magnitude(s->expect.size(), 0.0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < cols; ++j) {
+        s->expect[over_rows ? j : 0] += x[r * cols + j];
+        magnitude[over_rows ? j : 0] += std::fabs(x[r * cols + j]);
+      }
+    // The worst-case bound of float accumulation, terms x eps x magnitude:
+    // loose for rounding, but any wrong or missed element breaks it.
+    const double terms = static_cast<double>(over_rows ? rows : rows * cols);
+    s->tol.clear();
+    for (double m : magnitude) s->tol.push_back(6e-8 * terms * m);
+  };
+  c.run = [=] { ember::backend(ember::DeviceType::CPU).reduce(ember::ReduceOp::Sum, s->out, s->in); };
+  c.check = [=] { return compare(s->out->data<float>(), s->expect, s->tol); };
+  return c;
+}
+
+// ---------------------------------------------------------------------------
 // The case table. Append new kernels here.
 
 std::vector<Case> all_cases() {
@@ -141,6 +232,11 @@ std::vector<Case> all_cases() {
   cases.push_back(make_gemm_case<float>("f32", 2, 256, 20, /*b_transposed=*/true));
   cases.push_back(make_gemm_case<float>("f32", 256, 256, 784, /*b_transposed=*/true));
   cases.push_back(make_gemm_case<double>("f64", 512, 512, 512));
+  const int64_t n = 4 * 1024 * 1024;
+  cases.push_back(make_elementwise_case("add", n, false));
+  cases.push_back(make_elementwise_case("relu", n, true));
+  cases.push_back(make_sum_case(1, n, false));
+  cases.push_back(make_sum_case(2000, 2000, true));
   return cases;
 }
 
