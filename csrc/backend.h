@@ -61,6 +61,8 @@ struct Backend {
   // floating dtypes only (the op layer promotes first).
   virtual void unary(UnaryOp op, const Tensor& out, const Tensor& in) = 0;
   // a.dtype == b.dtype; out.dtype is a.dtype, or Bool for is_comparison(op).
+  // out may be the very tensor `a` (same storage, offset and strides: the
+  // in-place ops write through it); it never overlaps an input otherwise.
   virtual void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) = 0;
   // out = min(max(in, lo), hi); has_lo/has_hi select the bounds.
   virtual void clamp(const Tensor& out, const Tensor& in, bool has_lo, double lo, bool has_hi, double hi) = 0;

@@ -39,9 +39,11 @@ bool memory_bound(UnaryOp op) {
 template <typename Out, typename T, typename F>
 void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, int64_t grain, F f) {
   for_each_run<3>({out.get(), a.get(), b.get()}, [&f](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
-    Out* __restrict o = reinterpret_cast<Out*>(p[0]);
-    const T* __restrict x = reinterpret_cast<const T*>(p[1]);
-    const T* __restrict y = reinterpret_cast<const T*>(p[2]);
+    // No __restrict: in-place ops pass out == a (the compiler checks overlap
+    // once per run and still vectorizes).
+    Out* o = reinterpret_cast<Out*>(p[0]);
+    const T* x = reinterpret_cast<const T*>(p[1]);
+    const T* y = reinterpret_cast<const T*>(p[2]);
     if (s[0] == sizeof(Out) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
       for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
     } else if (s[0] == sizeof(Out) && s[1] == sizeof(T) && s[2] == 0) {
