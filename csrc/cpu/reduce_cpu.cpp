@@ -162,6 +162,19 @@ void reduce_typed(const Tensor& out, const Tensor& in) {
     });
     return;
   }
+  if (nd > 0 && split > 0 && L.numel >= 2 * kMemoryBoundGrain) {
+    // Outer reduction (e.g. a column sum): threads take disjoint ranges of
+    // the kept dim and each streams all reduced rows over its range.
+    parallel_for(L.shape[split], std::max<int64_t>(1, L.shape[split] * kMemoryBoundGrain / L.numel),
+                 [&](int64_t b, int64_t e) {
+                   StridedLayout<2> sub = L;
+                   sub.shape[split] = e - b;
+                   sub.numel = L.numel / L.shape[split] * (e - b);
+                   for (int k = 0; k < 2; ++k) sub.base[k] += b * L.strides[split][k];
+                   reduce_walk<T, Op>(sub);
+                 });
+    return;
+  }
   if (split < 0 && in->is_contiguous()) {
     // Whole-tensor reduction: one contiguous run per chunk (threads only
     // for large inputs), partials combined in chunk order.
