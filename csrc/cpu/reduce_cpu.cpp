@@ -124,6 +124,35 @@ void reduce_walk(const StridedLayout<2>& L) {
       /*parallel=*/false);
 }
 
+// Whole-tensor reduction of a contiguous run. The work is cut into a binary
+// tree of halves that depends on n alone (the same split points as
+// SumOp::run), its leaves run in parallel and are combined pairwise, so the
+// result is bit-identical whatever the number of threads.
+template <typename T, typename Op>
+T reduce_contiguous(const T* x, int64_t n) {
+  std::vector<std::pair<int64_t, int64_t>> leaves{{0, n}};  // [begin, end)
+  while (leaves.size() < 8) {
+    int64_t shortest = n;
+    for (auto& l : leaves) shortest = std::min(shortest, l.second - l.first);
+    if (shortest < 2 * kMemoryBoundGrain) break;
+    std::vector<std::pair<int64_t, int64_t>> next;
+    for (auto& l : leaves) {
+      int64_t half = ((l.second - l.first) / 2 + 31) & ~int64_t(31);
+      next.push_back({l.first, l.first + half});
+      next.push_back({l.first + half, l.second});
+    }
+    leaves.swap(next);
+  }
+  if (leaves.size() == 1) return Op::run(x, n);
+  std::vector<T> partial(leaves.size(), Op::identity());
+  parallel_for(static_cast<int64_t>(leaves.size()), 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) partial[c] = Op::run(x + leaves[c].first, leaves[c].second - leaves[c].first);
+  });
+  for (size_t width = partial.size(); width > 1; width /= 2)
+    for (size_t k = 0; k < width / 2; ++k) partial[k] = Op::combine(partial[2 * k], partial[2 * k + 1]);
+  return partial[0];
+}
+
 template <typename T, typename Op>
 void reduce_typed(const Tensor& out, const Tensor& in) {
   // Initialise outputs, then view them with stride 0 on the reduced dims.
@@ -176,27 +205,7 @@ void reduce_typed(const Tensor& out, const Tensor& in) {
     return;
   }
   if (split < 0 && in->is_contiguous()) {
-    // Whole-tensor reduction: one contiguous run per chunk (threads only
-    // for large inputs), partials combined in chunk order.
-    const T* x = in->data<T>();
-    int64_t n = L.numel;
-    int64_t chunks = n >= 2 * kMemoryBoundGrain && !omp_in_parallel()
-                         ? std::min<int64_t>(thread_budget(), n / kMemoryBoundGrain)
-                         : 1;
-    if (chunks <= 1) {
-      *out->data<T>() = Op::combine(Op::identity(), Op::run(x, n));
-      return;
-    }
-    std::vector<T> partial(static_cast<size_t>(chunks), Op::identity());
-    parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c) {
-        int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
-        partial[static_cast<size_t>(c)] = Op::run(x + b, e - b);
-      }
-    });
-    T acc = Op::identity();
-    for (T v : partial) acc = Op::combine(acc, v);
-    *out->data<T>() = acc;
+    *out->data<T>() = Op::combine(Op::identity(), reduce_contiguous<T, Op>(in->data<T>(), L.numel));
     return;
   }
   reduce_walk<T, Op>(L);
