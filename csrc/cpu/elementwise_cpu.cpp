@@ -233,8 +233,8 @@ void unary_typed(UnaryOp op, const Tensor& out, const Tensor& in) {
           T e = std::exp(x);
           return e / (T(1) + e);
         });
-      // One compare: NaN fails `x <= 0` and passes through, as in PyTorch.
-      case UnaryOp::Relu: return same([](T x) { return x <= T(0) ? T(0) : x; });
+      // One compare; NaN and -0.0 fail `x < 0` and pass through, as in PyTorch.
+      case UnaryOp::Relu: return same([](T x) { return x < T(0) ? T(0) : x; });
       case UnaryOp::Sign: return same([](T x) { return T((x > 0) - (x < 0)); });  // sign(nan) = 0, as PyTorch
       case UnaryOp::Floor: return same([](T x) { return std::floor(x); });
       case UnaryOp::Ceil: return same([](T x) { return std::ceil(x); });
