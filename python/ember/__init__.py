@@ -5,20 +5,23 @@ Dive into Deep Learning; checkpoints are safetensors files that never run code.
 """
 import os as _os
 
-# OpenMP worker threads that spin while idle steal the core the Python
-# thread needs between kernels; on a busy machine that turns a 1 ms step into
-# 10 ms. ember's OpenMP runtime (read once, when _C loads it) parks idle
-# workers instead, unless the user chose a policy. The variable is removed
-# again so that other libraries' runtimes loaded later keep their defaults.
-_set_wait = "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ
-if _set_wait:
-    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+# OpenMP workers spin after each parallel region before they sleep. The
+# default spin (300k iterations) steals the core the Python thread needs
+# between kernels on a busy machine; sleeping at once (a passive policy)
+# makes every barrier inside one GEMM a futex wake-up and halves 256x256
+# matmul speed. A short spin keeps both fast; when every core is busy the
+# kernels drop to one thread anyway (csrc/cpu/parallel.cpp). ember's runtime
+# reads this once, when _C loads it, and only if the user set no policy; the
+# variable is removed again so other libraries' runtimes keep their defaults.
+_set_spin = not any(v in _os.environ for v in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
+if _set_spin:
+    _os.environ["GOMP_SPINCOUNT"] = "30000"
 try:
     from . import _C
 finally:
-    if _set_wait:
-        del _os.environ["OMP_WAIT_POLICY"]
-del _set_wait
+    if _set_spin:
+        del _os.environ["GOMP_SPINCOUNT"]
+del _set_spin
 from ._C import CheckpointError, Tensor, device, dtype
 from ._size import Size
 
