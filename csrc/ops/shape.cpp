@@ -107,7 +107,12 @@ Tensor as_strided(const Tensor& a, Shape shape, Shape strides, int64_t offset) {
   for (size_t i = 0; i < shape.size(); ++i) {
     EMBER_CHECK(shape[i] >= 0 && strides[i] >= 0, Error, "as_strided: negative size or stride");
     if (shape[i] == 0) max_index = -1;
-    if (max_index >= 0) max_index += (shape[i] - 1) * strides[i];
+    int64_t span = 0;
+    bool overflow = max_index >= 0 && shape[i] > 0 &&
+                    (__builtin_mul_overflow(shape[i] - 1, strides[i], &span) ||
+                     __builtin_add_overflow(max_index, span, &max_index));
+    EMBER_CHECK(!overflow, Error, "as_strided: sizes ", shape_str(shape), " and strides ", shape_str(strides),
+                " address more elements than any storage can hold");
   }
   int64_t capacity = static_cast<int64_t>(a->storage->nbytes / itemsize(a->dtype));
   EMBER_CHECK(offset >= 0 && max_index < capacity, Error, "setStorage: sizes ", shape_str(shape), ", strides ",
@@ -182,6 +187,13 @@ Tensor expand(const Tensor& a, Shape shape) {
       EMBER_CHECK(shape[i] >= 0, Error, "The expanded size of the tensor (", shape[i],
                   ") isn't allowed in a leading, non-existing dimension ", i);
     }
+  }
+  int64_t numel = 1;
+  for (int64_t s : shape) {
+    // A broadcast view costs no memory, but kernels index it with int64.
+    EMBER_CHECK(s == 0 || numel == 0 || !__builtin_mul_overflow(numel, s, &numel), Error,
+                "expand: the target size ", shape_str(shape), " has more elements than fit in int64");
+    if (s == 0) numel = 0;
   }
   if (shape == a->shape && strides == a->strides) return a;
   Tensor out = make_view(a, shape, strides, a->offset);

@@ -272,3 +272,13 @@ def _env():
     env = dict(os.environ)
     env["PYTHONPATH"] = str(pathlib.Path(ember.__file__).parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+def test_views_whose_size_overflows_int64_raise():
+    import ember
+
+    x = ember.ones(4)
+    with pytest.raises(RuntimeError, match="as_strided"):
+        ember._C.as_strided(x, [2**40, 2], [2**40, 1], 0)
+    with pytest.raises(RuntimeError, match="int64"):
+        ember.ones(1).expand(2**40, 2**40)
