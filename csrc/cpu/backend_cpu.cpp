@@ -1,8 +1,9 @@
-// The CPU entry of the dispatch table: aligned allocation and the kernels.
+// The CPU entry of the dispatch table: allocation (allocator_cpu.cpp) and the kernels.
 #include <cstdlib>
 #include <cstring>
 
 #include "../error.h"
+#include "allocator_cpu.h"
 #include "kernels.h"
 
 namespace ember {
@@ -12,14 +13,8 @@ namespace {
 struct CpuBackend final : Backend {
   const char* name() const override { return "cpu"; }
 
-  void* allocate(size_t nbytes, int) override {
-    // 64-byte alignment: whole cache lines and aligned AVX loads.
-    size_t rounded = (nbytes + 63) & ~size_t(63);
-    void* p = std::aligned_alloc(64, rounded);
-    if (!p) throw OutOfMemoryError(str("CPU out of memory: failed to allocate ", nbytes, " bytes"));
-    return p;
-  }
-  void deallocate(void* ptr, size_t, int) override { std::free(ptr); }
+  void* allocate(size_t nbytes, int) override { return cpu::allocate(nbytes); }
+  void deallocate(void* ptr, size_t nbytes, int) override { cpu::deallocate(ptr, nbytes); }
   void copy_from_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
   void copy_to_host(void* dst, const void* src, size_t n, int) override { std::memcpy(dst, src, n); }
   void synchronize(int) override {}

@@ -378,8 +378,28 @@ class Module:
         )
 
     def parameters(self, recurse=True):
-        for _, param in self.named_parameters(recurse=recurse):
-            yield param
+        return iter(self._parameter_list(recurse))
+
+    def _parameter_list(self, recurse=True):
+        # named_parameters' order (depth-first, registration order) and
+        # de-duplication, without building names or nested generators:
+        # optimizers and zero_grad walk this every step.
+        params, seen = [], set()
+        stack, visited = [self], set()
+        while stack:
+            module = stack.pop()
+            if id(module) in visited:
+                continue
+            visited.add(id(module))
+            for param in module._parameters.values():
+                if param is not None and id(param) not in seen:
+                    seen.add(id(param))
+                    params.append(param)
+            if recurse:
+                children = [m for m in module._modules.values() if m is not None]
+                children.reverse()
+                stack.extend(children)
+        return params
 
     def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
         return self._named_members(lambda m: m._buffers.items(), prefix, recurse, remove_duplicate)
@@ -436,7 +456,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
-        for p in self.parameters():
+        for p in self._parameter_list():
             if p.grad is None:
                 continue
             if set_to_none:
