@@ -18,6 +18,15 @@ def _check_index(idx, size):
     return idx % size if size else idx
 
 
+
+def _renumber(container):
+    """Renames a container's modules 0..n-1 after a deletion, as PyTorch does
+    (named entries of a Sequential are renamed too)."""
+    items = list(container._modules.values())
+    container._modules.clear()
+    for i, module in enumerate(items):
+        container._modules[str(i)] = module
+
 class Sequential(Module):
     """Runs its sub-modules in order, feeding each one's output to the next.
 
@@ -53,12 +62,7 @@ class Sequential(Module):
                 delattr(self, key)
         else:
             delattr(self, self._key_at(idx))
-        # Renumber the remaining modules 0..n-1, as PyTorch does (named
-        # entries are renamed too).
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, module in enumerate(items):
-            self._modules[str(i)] = module
+        _renumber(self)
 
     def __len__(self):
         return len(self._modules)
@@ -157,10 +161,7 @@ class ModuleList(Module):
                 delattr(self, str(k))
         else:
             delattr(self, self._abs_key(idx))
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, module in enumerate(items):
-            self._modules[str(i)] = module
+        _renumber(self)
 
     def __len__(self):
         return len(self._modules)

@@ -106,6 +106,21 @@ def _parse_to(args, kwargs):
     return device, dtype
 
 
+def zero_grads(params, set_to_none=True):
+    """Clears the gradients of `params` (Module.zero_grad and Optimizer.zero_grad)."""
+    for p in params:
+        if p.grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        else:
+            g = p.grad
+            if g.grad_fn is not None:
+                g = g.detach()
+                p.grad = g
+            g.zero_()
+
+
 class Module:
     """Base class for all neural network modules.
 
@@ -173,17 +188,21 @@ class Module:
     # ------------------------------------------------------------------
     # registration
     # ------------------------------------------------------------------
+    def _check_member_name(self, kind, name, store):
+        """PyTorch's checks (and messages) for a new parameter or buffer name."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {_typename(name)}")
+        if "." in name:
+            raise KeyError(f'{kind} name can\'t contain "."')
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if hasattr(self, name) and name not in store:
+            raise KeyError(f"attribute '{name}' already exists")
+
     def register_parameter(self, name, param):
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
-        if not isinstance(name, str):
-            raise TypeError(f"parameter name should be a string. Got {_typename(name)}")
-        if "." in name:
-            raise KeyError('parameter name can\'t contain "."')
-        if name == "":
-            raise KeyError('parameter name can\'t be empty string ""')
-        if hasattr(self, name) and name not in self._parameters:
-            raise KeyError(f"attribute '{name}' already exists")
+        self._check_member_name("parameter", name, self._parameters)
         if param is None:
             self._parameters[name] = None
             return
@@ -203,14 +222,7 @@ class Module:
     def register_buffer(self, name, tensor, persistent=True):
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
-        if not isinstance(name, str):
-            raise TypeError(f"buffer name should be a string. Got {_typename(name)}")
-        if "." in name:
-            raise KeyError('buffer name can\'t contain "."')
-        if name == "":
-            raise KeyError('buffer name can\'t be empty string ""')
-        if hasattr(self, name) and name not in self._buffers:
-            raise KeyError(f"attribute '{name}' already exists")
+        self._check_member_name("buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, ember.Tensor):
             raise TypeError(
                 f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
@@ -456,17 +468,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
-        for p in self._parameter_list():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                g = p.grad
-                if g.grad_fn is not None:
-                    g = g.detach()
-                    p.grad = g
-                g.zero_()
+        zero_grads(self._parameter_list(), set_to_none)
 
     # ------------------------------------------------------------------
     # moving between devices and dtypes
