@@ -273,6 +273,16 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, Device devi
 }
 
 Tensor from_numpy(py::array array) {
+  if (!array.writeable()) {
+    // Sharing read-only memory (a read-only memmap, np.broadcast_to) would
+    // let an in-place op write to it and crash the process; copy instead.
+    if (PyErr_WarnEx(PyExc_UserWarning,
+                     "The given NumPy array is not writable; ember.from_numpy copies it instead of sharing its "
+                     "memory",
+                     1) < 0)
+      throw py::error_already_set();  // warnings turned into errors
+    array = py::array(numpy().attr("array")(array));
+  }
   DType dt = dtype_from_numpy(array.dtype());
   int64_t isz = static_cast<int64_t>(itemsize(dt));
   Shape shape, strides;

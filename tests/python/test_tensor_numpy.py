@@ -184,3 +184,17 @@ def test_special_float_casts():
     both(lambda m, x: x.bool(), a)
     both(lambda m, x: x.to(m.float64), a)
     both(lambda m, x: x[:-3].long(), a)
+
+
+def test_from_numpy_copies_read_only_arrays():
+    import warnings
+
+    import ember
+
+    r = np.broadcast_to(np.zeros(3, dtype=np.float32), (4, 3))  # read-only, stride 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = ember.from_numpy(r)
+    assert any("not writable" in str(w.message) for w in caught)
+    t += 1  # must not write into (or crash on) the read-only memory
+    assert r.sum() == 0 and t.sum().item() == 12
