@@ -20,6 +20,7 @@ __all__ = [
     "max_memory_allocated",
     "empty_cache",
     "get_device_name",
+    "device",
 ]
 
 
@@ -88,3 +89,42 @@ def empty_cache() -> None:
 
 def get_device_name(device=None) -> str:
     return str(_backend.get_device_name(_index(device)))
+
+
+class device:  # noqa: N801 - PyTorch's name
+    """Context manager that makes `device` current inside a `with` block.
+
+    Constructing one needs no GPU (D2L prints `ember.cuda.device('cuda:1')`
+    on any machine); entering one makes the device current when it exists.
+    """
+
+    def __init__(self, device):
+        if device is None or (isinstance(device, int) and device < 0):
+            self.idx = -1
+        else:
+            kind = device if isinstance(device, str) else getattr(device, "type", "cuda")
+            self.idx = -1 if str(kind).startswith("cpu") else (device if isinstance(device, int) else _parse(device))
+        self.prev_idx = -1
+
+    def __enter__(self):
+        if self.idx >= 0:
+            self.prev_idx = current_device()
+            if self.prev_idx != self.idx:
+                set_device(self.idx)
+        return self
+
+    def __exit__(self, *exc):
+        if self.idx >= 0 and self.prev_idx >= 0 and self.prev_idx != self.idx:
+            set_device(self.prev_idx)
+        return False
+
+
+def _parse(spec) -> int:
+    """Index of 'cuda', 'cuda:1' or an ember.device, without touching a GPU."""
+    if isinstance(spec, str):
+        kind, _, idx = spec.partition(":")
+        if kind != "cuda":
+            raise ValueError(f"expected a CUDA device, got {spec!r}")
+        return int(idx) if idx else 0
+    idx = getattr(spec, "index", None)
+    return 0 if idx is None else int(idx)

@@ -224,3 +224,11 @@ def test_against_pytorch_when_available():
     ref = torch.relu(torch.from_numpy(x).cuda() @ torch.from_numpy(w).cuda()).sum(1).cpu().numpy()
     got = ember.relu(ember.tensor(x).cuda() @ ember.tensor(w).cuda()).sum(1).cpu().numpy()
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-3)
+
+
+def test_cuda_device_objects_need_no_gpu():
+    # D2L prints torch.cuda.device('cuda') and ('cuda:1') on any machine.
+    assert ember.cuda.device("cuda").idx == 0
+    assert ember.cuda.device("cuda:1").idx == 1
+    with ember.cuda.device("cpu"):
+        pass
