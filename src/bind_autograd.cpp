@@ -104,13 +104,13 @@ void bind_autograd(py::module_& m) {
   });
   m.def("backward", [](const std::vector<Tensor>& roots, py::handle grads, bool retain_graph, bool create_graph) {
     std::vector<Tensor> g = optional_tensors(grads, roots.size());
-    py::gil_scoped_release release;
+    // The GIL stays held: the engine writes leaves' .grad, which another
+    // Python thread could be reading or replacing at the same moment.
     run_backward(roots, g, retain_graph, create_graph);
   });
   m.def("grad", [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs, py::handle grads,
                    bool retain_graph, bool create_graph, bool allow_unused) {
     std::vector<Tensor> g = optional_tensors(grads, outputs.size());
-    py::gil_scoped_release release;
     return run_grad(outputs, g, inputs, retain_graph, create_graph, allow_unused);
   });
 }
