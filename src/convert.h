@@ -5,6 +5,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "tensor_caster.h"
+
 #include <optional>
 #include <vector>
 

@@ -1,0 +1,59 @@
+"""Every public function and Tensor method called with wrong arguments
+(None, strings, huge ints, NaN, ragged lists, empty and bool tensors, foreign
+objects): each call may raise, none may crash the process. Runs in a
+subprocess so that a crash fails the test instead of killing pytest."""
+import os
+import subprocess
+import sys
+import textwrap
+
+SWEEP = textwrap.dedent('''
+    import itertools
+    import numpy as np
+    import ember
+
+    bad = [None, "a", -1, 2**70, 1.5, float("nan"), [], [[1], [2, 3]], (1, -2), ember.tensor([1, 2, 3]),
+           ember.tensor(2.0), ember.zeros(0), ember.ones(2, 3), ember.tensor([True, False]), np.zeros((2, 0)),
+           {}, object()]
+    stateful = {"manual_seed", "seed", "set_printoptions", "save", "load", "set_grad_enabled", "enable_grad",
+                "no_grad", "inference_mode"}
+    calls = 0
+    for name in sorted(n for n in dir(ember) if not n.startswith("_") and callable(getattr(ember, n))):
+        if name in stateful:
+            continue
+        for args in itertools.chain(((a,) for a in bad), itertools.product(bad[:12], repeat=2)):
+            calls += 1
+            try:
+                getattr(ember, name)(*args)
+            except Exception:
+                pass
+    for name in sorted(m for m in dir(ember.Tensor) if not m.startswith("__")):
+        if name in ("backward", "requires_grad_") or not callable(getattr(ember.Tensor, name)):
+            continue
+        for args in itertools.chain([()], ((a,) for a in bad), itertools.product(bad[:10], repeat=2)):
+            calls += 1
+            try:
+                getattr(ember.randn(3, 4), name)(*args)
+            except Exception:
+                pass
+    for index in bad + [(None, Ellipsis, None), (slice(None, None, -1),), (ember.tensor([5]),),
+                        (ember.tensor([[True]]),)]:
+        x = ember.randn(3, 4)
+        for op in (lambda: x[index], lambda: x.__setitem__(index, 1)):
+            calls += 1
+            try:
+                op()
+            except Exception:
+                pass
+    print("survived", calls)
+''')
+
+
+def test_no_bad_argument_crashes_the_process():
+    env = dict(os.environ)
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "python")
+    if os.path.isdir(os.path.join(src, "ember")) and any(f.startswith("_C") for f in os.listdir(os.path.join(src, "ember"))):
+        env["PYTHONPATH"] = os.path.abspath(src) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", SWEEP], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    assert "survived" in proc.stdout
