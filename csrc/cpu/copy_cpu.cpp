@@ -6,6 +6,7 @@
 #include "dispatch.h"
 #include "kernels.h"
 #include "loops.h"
+#include "streaming.h"
 
 namespace ember::cpu {
 
@@ -40,16 +41,16 @@ decltype(auto) dispatch_storage(DType dtype, F&& fn) {
 
 template <typename To, typename From>
 void copy_typed(const Tensor& dst, const Tensor& src) {
-  for_each_run<2>({dst.get(), src.get()}, [](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
-    if constexpr (std::is_same_v<To, From>) {
-      if (s[0] == sizeof(To) && s[1] == sizeof(From)) {
-        std::memcpy(p[0], p[1], static_cast<size_t>(n) * sizeof(To));
-        return;
-      }
-    }
+  const bool stream = use_streaming_stores(dst->numel() * int64_t(sizeof(To)));
+  for_each_run<2>({dst.get(), src.get()}, [stream](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
     if (s[0] == sizeof(To) && s[1] == sizeof(From)) {
       To* o = reinterpret_cast<To*>(p[0]);
       const From* x = reinterpret_cast<const From*>(p[1]);
+      if (stream) return stream_run(o, n, [x](int64_t i) { return convert<To>(x[i]); });
+      if constexpr (std::is_same_v<To, From>) {
+        std::memcpy(p[0], p[1], static_cast<size_t>(n) * sizeof(To));
+        return;
+      }
       for (int64_t i = 0; i < n; ++i) o[i] = convert<To>(x[i]);
       return;
     }
@@ -72,9 +73,11 @@ void fill(const Tensor& dst, const Scalar& value) {
   dispatch_storage(dst->dtype, [&](auto tag) {
     using T = decltype(tag);
     T v = value.is_floating() ? convert<T>(value.f) : convert<T>(value.i);
-    for_each_run<1>({dst.get()}, [v](std::array<char*, 1> p, std::array<int64_t, 1> s, int64_t n) {
+    const bool stream = use_streaming_stores(dst->numel() * int64_t(sizeof(T)));
+    for_each_run<1>({dst.get()}, [v, stream](std::array<char*, 1> p, std::array<int64_t, 1> s, int64_t n) {
       if (s[0] == sizeof(T)) {
         T* o = reinterpret_cast<T*>(p[0]);
+        if (stream) return stream_run(o, n, [v](int64_t) { return v; });
         for (int64_t i = 0; i < n; ++i) o[i] = v;
       } else {
         for (int64_t i = 0; i < n; ++i) *reinterpret_cast<T*>(p[0] + i * s[0]) = v;

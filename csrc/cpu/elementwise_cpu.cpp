@@ -8,6 +8,7 @@
 #include "dispatch.h"
 #include "kernels.h"
 #include "loops.h"
+#include "streaming.h"
 
 namespace ember::cpu {
 
@@ -38,19 +39,24 @@ bool memory_bound(UnaryOp op) {
 
 template <typename Out, typename T, typename F>
 void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, int64_t grain, F f) {
-  for_each_run<3>({out.get(), a.get(), b.get()}, [&f](std::array<char*, 3> p, std::array<int64_t, 3> s, int64_t n) {
+  const bool stream = use_streaming_stores(out->numel() * int64_t(sizeof(Out)));
+  for_each_run<3>({out.get(), a.get(), b.get()}, [&f, stream](std::array<char*, 3> p, std::array<int64_t, 3> s,
+                                                              int64_t n) {
     // No __restrict: in-place ops pass out == a (the compiler checks overlap
     // once per run and still vectorizes).
     Out* o = reinterpret_cast<Out*>(p[0]);
     const T* x = reinterpret_cast<const T*>(p[1]);
     const T* y = reinterpret_cast<const T*>(p[2]);
     if (s[0] == sizeof(Out) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
+      if (stream) return stream_run(o, n, [&](int64_t i) { return f(x[i], y[i]); });
       for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
     } else if (s[0] == sizeof(Out) && s[1] == sizeof(T) && s[2] == 0) {
       const T yv = *y;
+      if (stream) return stream_run(o, n, [&](int64_t i) { return f(x[i], yv); });
       for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
     } else if (s[0] == sizeof(Out) && s[1] == 0 && s[2] == sizeof(T)) {
       const T xv = *x;
+      if (stream) return stream_run(o, n, [&](int64_t i) { return f(xv, y[i]); });
       for (int64_t i = 0; i < n; ++i) o[i] = f(xv, y[i]);
     } else {
       char* po = p[0];
@@ -177,10 +183,13 @@ void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor&
 
 template <typename T, typename Out, typename F>
 void unary_loop(const Tensor& out, const Tensor& in, F f, int64_t grain = kParallelGrain) {
-  for_each_run<2>({out.get(), in.get()}, [&f](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
+  const bool stream = use_streaming_stores(out->numel() * int64_t(sizeof(Out)));
+  for_each_run<2>({out.get(), in.get()}, [&f, stream](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
     if (s[0] == sizeof(Out) && s[1] == sizeof(T)) {
-      Out* __restrict o = reinterpret_cast<Out*>(p[0]);
-      const T* __restrict x = reinterpret_cast<const T*>(p[1]);
+      // No __restrict: in-place ops (relu_, neg_) pass out == in.
+      Out* o = reinterpret_cast<Out*>(p[0]);
+      const T* x = reinterpret_cast<const T*>(p[1]);
+      if (stream) return stream_run(o, n, [&](int64_t i) { return f(x[i]); });
       for (int64_t i = 0; i < n; ++i) o[i] = f(x[i]);
     } else {
       char* po = p[0];
