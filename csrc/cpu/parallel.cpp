@@ -9,15 +9,31 @@
 // they are free again. The load average is re-read at most every 250 ms.
 #include "parallel.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+
+#include "../error.h"
+#include "../ops/ops.h"
 
 namespace ember::cpu {
 
 namespace {
 
+// 0 until the first use: then OMP_NUM_THREADS or the core count, or what
+// set_num_threads() chose. Bumping the generation makes every thread drop
+// its cached budget.
+std::atomic<int> configured{0};
+std::atomic<unsigned> generation{0};
+
 int configured_threads() {
-  static const int n = omp_get_max_threads();  // first call: OMP_NUM_THREADS or the core count
+  int n = configured.load(std::memory_order_relaxed);
+  if (n == 0) {
+    int expected = 0;
+    configured.compare_exchange_strong(expected, std::max(1, omp_get_max_threads()));
+    n = configured.load(std::memory_order_relaxed);
+  }
   return n;
 }
 
@@ -36,11 +52,13 @@ int thread_budget() {
   using Clock = std::chrono::steady_clock;
   static thread_local Clock::time_point next_check{};
   static thread_local int budget = 0;
-  const int configured = configured_threads();
-  if (configured <= 1) return 1;
+  static thread_local unsigned seen_generation = 0;
+  const int threads = configured_threads();
   Clock::time_point now = Clock::now();
-  if (budget == 0 || now >= next_check) {
-    budget = machine_oversubscribed(configured) ? 1 : configured;
+  unsigned gen = generation.load(std::memory_order_relaxed);
+  if (budget == 0 || now >= next_check || gen != seen_generation) {
+    seen_generation = gen;
+    budget = threads > 1 && machine_oversubscribed(threads) ? 1 : threads;
     next_check = now + std::chrono::milliseconds(250);
     // Regions that ask OpenMP directly (the GEMM) follow the same budget.
     omp_set_num_threads(budget);
@@ -49,3 +67,15 @@ int thread_budget() {
 }
 
 }  // namespace ember::cpu
+
+namespace ember {
+
+void set_num_threads(int n) {
+  if (n < 1) throw Error("set_num_threads expects a positive integer");
+  cpu::configured.store(n, std::memory_order_relaxed);
+  cpu::generation.fetch_add(1, std::memory_order_relaxed);
+}
+
+int get_num_threads() { return cpu::configured_threads(); }
+
+}  // namespace ember

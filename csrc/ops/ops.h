@@ -20,6 +20,9 @@ Tensor expand_to(const Tensor& t, const Shape& shape);  // view, no checks beyon
 // Sums `grad` down to `shape` (the reverse of broadcasting), for backward.
 Tensor sum_to(const Tensor& grad, const Shape& shape);
 void check_same_device(const Tensor& a, const Tensor& b, const char* op);
+// In-place ops that read and write each element refuse a destination with
+// several elements on one memory location (an expanded tensor), as PyTorch.
+void check_no_internal_overlap(const Tensor& t);
 
 // ---- creation (ops/creation.cpp) ----
 Tensor empty(const Shape& shape, DType dtype, Device device);
@@ -132,6 +135,13 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index);
 // ---- random (ops/random.cpp) ----
 void manual_seed(uint64_t seed);
 uint64_t initial_seed();
+
+// ---- CPU threads (cpu/parallel.cpp) ----
+// The thread count CPU kernels start from (PyTorch's intra-op count; the
+// load-aware budget may use fewer). Results never depend on it: reductions
+// split by size, not by thread.
+void set_num_threads(int n);
+int get_num_threads();
 Tensor rand(const Shape& shape, DType dtype, Device device);
 Tensor randn(const Shape& shape, DType dtype, Device device);
 Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Device device);

@@ -150,6 +150,18 @@ def seed():
 initial_seed = _C.initial_seed
 
 
+def set_num_threads(n):
+    """Threads CPU kernels may use (PyTorch's intra-op count). Results do not
+    depend on it; on a busy machine ember may still use fewer."""
+    if isinstance(n, builtins.bool) or not isinstance(n, int):
+        raise RuntimeError(f"set_num_threads expects an int, but got {type(n).__name__}")
+    _C.set_num_threads(n)
+
+
+def get_num_threads():
+    return _C.get_num_threads()
+
+
 def FloatTensor(*args):  # noqa: N802 - legacy constructor names
     return _legacy(args, _float32)
 
