@@ -74,6 +74,7 @@ Tensor detach(const Tensor& t) { return make_alias(t); }
 
 Tensor& copy_(Tensor& dst, const Tensor& src) {
   check_inplace(dst);
+  check_no_internal_overlap(dst);
   if (src->shape != dst->shape) {
     Shape target = broadcast_shapes(src->shape, dst->shape);
     EMBER_CHECK(target == dst->shape, Error, "output with shape ", shape_str(dst->shape),

@@ -32,6 +32,7 @@ void check_float(const Tensor& t, const char* op) {
 template <typename F>
 Tensor& fill_random(Tensor& t, F fill) {
   check_inplace(t);
+  check_no_internal_overlap(t);
   NoGradGuard no_grad;
   bool direct = t->is_contiguous() && (t->dtype == DType::Float32 || t->dtype == DType::Float64);
   Tensor buf = direct ? t : make_empty(t->shape, DType::Float32, t->device());

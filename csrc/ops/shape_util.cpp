@@ -54,6 +54,14 @@ Tensor sum_to(const Tensor& grad, const Shape& shape) {
   return r->shape == shape ? r : reshape(r, shape);
 }
 
+void check_no_internal_overlap(const Tensor& t) {
+  // Only the certain case (a stride-0 dim of size > 1), as PyTorch's check.
+  for (int64_t d = 0; d < t->ndim(); ++d)
+    EMBER_CHECK(!(t->strides[d] == 0 && t->shape[d] > 1), Error,
+                "unsupported operation: more than one element of the written-to tensor refers to a single memory "
+                "location. Please clone() the tensor before performing the operation.");
+}
+
 void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
   if (a->device() != b->device()) {
     throw Error(str("Expected all tensors to be on the same device, but found at least two devices, ",

@@ -81,3 +81,130 @@ def test_column_and_row_sums():
     e = ember.from_numpy(m)
     np.testing.assert_allclose(e.sum(0).numpy(), m.sum(0, dtype=np.float64), rtol=1e-5)
     np.testing.assert_allclose(e.sum(1).numpy(), m.sum(1, dtype=np.float64), rtol=1e-5)
+
+
+# Outputs of 8 MiB and more are written with streaming stores (csrc/cpu/
+# streaming.h): a plain head up to a 64-byte boundary, 256-byte blocks, a
+# plain tail. Odd lengths and a view starting one element in exercise all
+# three parts, per thread chunk.
+STREAMED = (1 << 21) + 37  # float32 elements: just over 8 MiB
+
+
+def test_streamed_unary_binary_and_scalar_match_numpy():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(STREAMED + 1).astype(np.float32)
+    y = rng.standard_normal(STREAMED + 1).astype(np.float32)
+    ex, ey = ember.from_numpy(x)[1:], ember.from_numpy(y)[1:]
+    xs, ys = x[1:], y[1:]
+    np.testing.assert_array_equal(ex.relu().numpy(), np.maximum(xs, 0))
+    np.testing.assert_array_equal((ex + ey).numpy(), xs + ys)
+    np.testing.assert_array_equal((ex * 3.0).numpy(), xs * np.float32(3.0))
+    np.testing.assert_array_equal((2.0 - ex).numpy(), np.float32(2.0) - xs)
+    np.testing.assert_array_equal((ex > ey).numpy(), xs > ys)
+    np.testing.assert_array_equal(ember.clamp(ex, min=-0.5, max=0.5).numpy(), np.clip(xs, -0.5, 0.5))
+
+
+def test_streamed_copies_conversions_and_fills():
+    x = np.random.default_rng(8).standard_normal(STREAMED + 1).astype(np.float32)
+    e = ember.from_numpy(x)[1:]
+    np.testing.assert_array_equal(e.clone().numpy(), x[1:])
+    np.testing.assert_array_equal(e.double().numpy(), x[1:].astype(np.float64))
+    np.testing.assert_array_equal(e.half().float().numpy(), x[1:].astype(np.float16).astype(np.float32))
+    assert ember.zeros(STREAMED).sum().item() == 0
+    full = ember.full((STREAMED,), 1.5)
+    assert full.min().item() == 1.5 and full.max().item() == 1.5
+    big_int = ember.ones(STREAMED, dtype=ember.int64)  # 16 MiB of int64
+    assert big_int.sum().item() == STREAMED
+
+
+def test_streamed_inplace_and_result_read_by_next_op():
+    x = np.random.default_rng(9).standard_normal(STREAMED).astype(np.float32)
+    e = ember.from_numpy(x.copy())
+    e.relu_()
+    np.testing.assert_array_equal(e.numpy(), np.maximum(x, 0))
+    # The fence after streaming stores: the next op reads every element.
+    assert (ember.from_numpy(x).relu() - ember.from_numpy(np.maximum(x, 0))).abs().max().item() == 0
+
+
+@pytest.mark.parametrize("shape", [(2000, 2000), (1025, 513), (3, 700000), (700001, 3), (7, 5)])
+@pytest.mark.parametrize("op", ["sum", "amax", "amin", "prod"])
+def test_column_reductions_match_torch(shape, op):
+    rng = np.random.default_rng(sum(shape))
+    m = (rng.random(shape, dtype=np.float32) + 0.5) if op == "prod" else rng.standard_normal(shape).astype(np.float32)
+    if op == "prod":
+        m = m[:40]  # keep the product finite
+    e, t = ember.from_numpy(m), torch.from_numpy(m)
+    got, want = getattr(e, op)(0), getattr(t, op)(0)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float64])
+def test_column_sums_other_dtypes(dtype):
+    m = np.random.default_rng(3).integers(-50, 50, (1201, 901)).astype(dtype)
+    e = ember.from_numpy(m)
+    np.testing.assert_allclose(e.sum(0).numpy(), m.sum(0))
+    assert e.sum(0).dtype == (ember.float64 if dtype == np.float64 else ember.int64)
+    np.testing.assert_array_equal(e.amax(0).numpy(), m.max(0))
+
+
+def test_column_any_all_and_nan():
+    m = np.zeros((1000, 700), dtype=bool)
+    m[999, 3] = True
+    e = ember.from_numpy(m)
+    assert e.any(0).numpy().tolist() == m.any(0).tolist()
+    assert e.all(0).numpy().tolist() == m.all(0).tolist()
+    f = np.random.default_rng(4).standard_normal((1000, 700)).astype(np.float32)
+    f[500, 10] = np.nan
+    got = ember.from_numpy(f).amax(0).numpy()
+    assert np.isnan(got[10]) and not np.isnan(np.delete(got, 10)).any()
+
+
+def test_column_sum_is_independent_of_thread_count():
+    m = np.random.default_rng(5).standard_normal((2000, 2000)).astype(np.float32)
+    e = ember.from_numpy(m)
+    before = ember.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        one = e.sum(0).numpy()
+        ember.set_num_threads(2)
+        two = e.sum(0).numpy()
+    finally:
+        ember.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("op", ["relu_", "neg_", "exp_", "abs_", "sigmoid_", "tanh_"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
+def test_unary_inplace_direct_matches_torch(op, dtype, layout):
+    base = np.random.default_rng(6).standard_normal((6, 8)).astype(dtype)
+    e, t = both(base)
+    if layout == "transposed":
+        e, t = e.t(), t.t()
+    elif layout == "strided":
+        e, t = e[:, ::3], t[:, ::3]
+    version = e._version
+    assert getattr(e, op)() is e
+    getattr(t, op)()
+    np.testing.assert_allclose(e.numpy(), t.numpy(), rtol=1e-6)
+    assert e._version > version
+
+
+def test_unary_inplace_edge_cases():
+    base = ember.zeros(2, 3)
+    base[1].relu_()  # a view writes through to its base
+    row = ember.tensor([-1.0, 2.0, -3.0])
+    base[0].copy_(row).relu_()
+    assert base.tolist() == [[0.0, 2.0, 0.0], [0.0, 0.0, 0.0]]
+    with pytest.raises(RuntimeError):
+        ember.ones(1, 3).expand(2, 3).neg_()  # elements alias: refused, as in PyTorch
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        ember.ones(3, dtype=ember.int64).exp_()
+    ints = ember.tensor([-2, 3])
+    ints.relu_()
+    assert ints.tolist() == [0, 3]
+    w = ember.ones(3, requires_grad=True)
+    y = w * -1.0
+    y.relu_()
+    y.sum().backward()  # recorded: the general path still builds the graph
+    assert w.grad.tolist() == [0.0, 0.0, 0.0]

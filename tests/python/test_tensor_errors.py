@@ -282,3 +282,25 @@ def test_views_whose_size_overflows_int64_raise():
         ember._C.as_strided(x, [2**40, 2], [2**40, 1], 0)
     with pytest.raises(RuntimeError, match="int64"):
         ember.ones(1).expand(2**40, 2**40)
+
+
+@pytest.mark.parametrize("op", [
+    lambda t: t.neg_(), lambda t: t.relu_(), lambda t: t.add_(1), lambda t: t.mul_(ember.ones(2, 3)),
+    lambda t: t.copy_(ember.zeros(2, 3)), lambda t: t.uniform_(), lambda t: t.normal_(), lambda t: t.clamp_(0),
+])
+def test_inplace_on_expanded_tensor_is_refused(op):
+    # Several elements share one memory location: the result would depend on
+    # the order of the writes, so PyTorch refuses, and so does ember.
+    t = ember.ones(1, 3).expand(2, 3)
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        op(t)
+    assert t.tolist() == [[1.0] * 3] * 2
+
+
+def test_fill_and_setitem_on_expanded_tensor_are_allowed():
+    # As in PyTorch: every element gets the same value, whatever the order.
+    base = ember.ones(1, 3)
+    base.expand(2, 3).fill_(2.0)
+    assert base.tolist() == [[2.0] * 3]
+    base.expand(2, 3).zero_()
+    assert base.tolist() == [[0.0] * 3]

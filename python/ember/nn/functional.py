@@ -37,7 +37,7 @@ def _check_reduction(reduction):
 
 def relu(input, inplace=False):
     if inplace:
-        return input.copy_(ember.relu(input))
+        return input.relu_()
     return ember.relu(input)
 
 
