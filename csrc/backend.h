@@ -87,6 +87,10 @@ struct Backend {
   // out[i] = element at src.offset + offsets[i] of src's storage.
   // offsets: int64, out's shape.
   virtual void take(const Tensor& out, const Tensor& src, const Tensor& offsets) = 0;
+  // Row gather, the common `x[idx]` of a data loader: out[i, :] = src[rows[i], :].
+  // src 2-D [R, W] with contiguous rows (strides[1] == 1, any row stride),
+  // rows int64 1-D [n] in [0, R) (validated), out contiguous [n, W], one dtype.
+  virtual void take_rows(const Tensor& out, const Tensor& src, const Tensor& rows) = 0;
   // element at dst.offset + offsets[i] of dst's storage (=|+=) values[i];
   // offsets/values share a shape; with accumulate, repeated offsets add up.
   virtual void put(const Tensor& dst, const Tensor& offsets, const Tensor& values, bool accumulate) = 0;

@@ -23,6 +23,38 @@ void take_cuda(const Tensor& out, const Tensor& src, const Tensor& offsets) {
   });
 }
 
+// Row gather: one element per thread, consecutive threads along a row, so
+// both the read of a source row and the write of the output coalesce. The
+// element moves as an unsigned word of its size (no arithmetic).
+template <class W>
+__global__ void take_rows_kernel(int64_t n, int64_t width, int64_t src_stride, const W* __restrict__ src,
+                                 const int64_t* __restrict__ rows, W* __restrict__ out) {
+  const int64_t total = n * width;
+  const int64_t step = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
+    const int64_t r = i / width, c = i - r * width;
+    out[i] = src[rows[r] * src_stride + c];
+  }
+}
+
+void take_rows_cuda(const Tensor& out, const Tensor& src, const Tensor& rows) {
+  const int64_t n = out->shape[0], width = out->shape[1];
+  if (n * width == 0) return;
+  auto launch = [&](auto word) {
+    using W = decltype(word);
+    take_rows_kernel<W><<<grid_for(n * width), kThreads, 0, stream()>>>(
+        n, width, src->strides[0], reinterpret_cast<const W*>(src->data_bytes()), data_ptr<int64_t>(rows),
+        reinterpret_cast<W*>(out->data_bytes()));
+    EMBER_CUDA_LAUNCH_CHECK("take_rows_kernel");
+  };
+  switch (itemsize(src->dtype)) {
+    case 1: return launch(uint8_t{});
+    case 2: return launch(uint16_t{});
+    case 4: return launch(uint32_t{});
+    default: return launch(uint64_t{});
+  }
+}
+
 template <class T>
 __device__ __forceinline__ void atomic_add_cas(T* addr, T v) {
   static_assert(sizeof(T) <= 2, "for 8- and 16-bit types");

@@ -26,6 +26,7 @@ void cumsum_cuda(const Tensor& out, const Tensor& in, int64_t dim);
 void matmul_cuda(const Tensor& out, const Tensor& a, const Tensor& b, bool accumulate);
 // index.cu
 void take_cuda(const Tensor& out, const Tensor& src, const Tensor& offsets);
+void take_rows_cuda(const Tensor& out, const Tensor& src, const Tensor& rows);
 void put_cuda(const Tensor& dst, const Tensor& offsets, const Tensor& values, bool accumulate);
 Tensor nonzero_cuda(const Tensor& in);
 // random.cu

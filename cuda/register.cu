@@ -118,6 +118,10 @@ struct CudaBackend final : Backend {
     DeviceGuard g(dev(out));
     take_cuda(out, src, offsets);
   }
+  void take_rows(const Tensor& out, const Tensor& src, const Tensor& rows) override {
+    DeviceGuard g(dev(out));
+    take_rows_cuda(out, src, rows);
+  }
   void put(const Tensor& dst, const Tensor& offsets, const Tensor& values, bool accumulate) override {
     DeviceGuard g(dev(dst));
     put_cuda(dst, offsets, values, accumulate);

@@ -34,6 +34,7 @@ struct CpuBackend final : Backend {
   void cumsum(const Tensor& o, const Tensor& i, int64_t dim) override { cpu::cumsum(o, i, dim); }
   void matmul(const Tensor& o, const Tensor& a, const Tensor& b, bool acc) override { cpu::matmul(o, a, b, acc); }
   void take(const Tensor& o, const Tensor& s, const Tensor& off) override { cpu::take(o, s, off); }
+  void take_rows(const Tensor& o, const Tensor& s, const Tensor& rows) override { cpu::take_rows(o, s, rows); }
   void put(const Tensor& d, const Tensor& off, const Tensor& v, bool acc) override { cpu::put(d, off, v, acc); }
   Tensor nonzero(const Tensor& i) override { return cpu::nonzero(i); }
   void uniform(const Tensor& o, double lo, double hi, uint64_t seed, uint64_t off) override {

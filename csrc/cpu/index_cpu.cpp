@@ -1,5 +1,7 @@
 // Gather/scatter by element offsets (all of ember's indexing reduces to
 // these) and nonzero. Offsets were validated by the op layer.
+#include <algorithm>
+#include <cstring>
 #include <type_traits>
 
 #include "../ops/ops.h"
@@ -26,6 +28,22 @@ void take(const Tensor& out, const Tensor& src, const Tensor& offsets) {
       for (int64_t i = 0; i < n; ++i)
         *reinterpret_cast<T*>(p[0] + i * s[0]) = base[*reinterpret_cast<const int64_t*>(p[1] + i * s[1])];
     });
+  });
+}
+
+void take_rows(const Tensor& out, const Tensor& src, const Tensor& rows) {
+  const size_t esize = itemsize(src->dtype);
+  const int64_t n = out->shape[0], width = out->shape[1];
+  const size_t row_bytes = static_cast<size_t>(width) * esize;
+  const size_t src_stride = static_cast<size_t>(src->strides[0]) * esize;
+  const char* base = src->data_bytes();
+  char* dst = out->data_bytes();
+  const int64_t* r = rows->data<int64_t>();  // contiguous 1-D (op layer)
+  // One memcpy per row; rows are independent, so threads split them once
+  // the copy is large enough to pay for waking one.
+  int64_t grain = std::max<int64_t>(1, kMemoryBoundGrain / std::max<int64_t>(width, 1));
+  parallel_for(n, grain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) std::memcpy(dst + i * row_bytes, base + r[i] * src_stride, row_bytes);
   });
 }
 

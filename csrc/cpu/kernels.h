@@ -19,6 +19,7 @@ void cumsum(const Tensor& out, const Tensor& in, int64_t dim);
 void matmul(const Tensor& out, const Tensor& a, const Tensor& b, bool accumulate);
 // index_cpu.cpp
 void take(const Tensor& out, const Tensor& src, const Tensor& offsets);
+void take_rows(const Tensor& out, const Tensor& src, const Tensor& rows);
 void put(const Tensor& dst, const Tensor& offsets, const Tensor& values, bool accumulate);
 Tensor nonzero(const Tensor& in);
 // random_cpu.cpp

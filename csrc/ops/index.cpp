@@ -152,6 +152,33 @@ Tensor advanced_offsets(const Tensor& view, const std::vector<Advanced>& adv) {
   return contiguous(expand_to(offs, result_shape));
 }
 
+// True when every dim but the first is laid out as in a contiguous tensor,
+// so that each index along dim 0 selects one contiguous run of elements.
+bool rows_are_contiguous(const Tensor& view) {
+  int64_t expected = 1;
+  for (int64_t d = view->ndim() - 1; d >= 1; --d) {
+    if (view->shape[d] != 1 && view->strides[d] != expected) return false;
+    expected *= view->shape[d];
+  }
+  return view->ndim() >= 1;
+}
+
+// x[idx] along dim 0 with contiguous rows (a data loader's batch, an
+// embedding lookup): whole rows are copied, instead of building an offset
+// per element (X[idx] of 256 MNIST-sized rows: 320 -> ~60 us).
+Tensor take_rows_of(const Tensor& view, const Tensor& index) {
+  int64_t rows = view->shape[0];
+  int64_t width = rows == 0 ? 0 : view->numel() / rows;
+  Shape out_shape = index->shape;
+  out_shape.insert(out_shape.end(), view->shape.begin() + 1, view->shape.end());
+  Tensor out = make_empty(out_shape, view->dtype, view->device());
+  if (out->numel() == 0) return out;
+  Tensor src = as_strided(view, {rows, width}, {view->strides[0], 1}, view->offset);
+  Tensor flat = reshape(out, {index->numel(), width});
+  backend(view->device()).take_rows(flat, src, contiguous(reshape(index, {index->numel()})));
+  return out;
+}
+
 Tensor take_offsets(const Tensor& view, const Tensor& offsets) {
   Tensor out = make_empty(offsets->shape, view->dtype, view->device());
   if (out->numel()) backend(view->device()).take(out, view, offsets);
@@ -171,6 +198,8 @@ Tensor index(const Tensor& a, const std::vector<IndexItem>& items) {
     plan = plan_index(a, items);
     if (plan.advanced.empty()) {
       out = plan.view;  // only 0-d bool indices: still a view
+    } else if (plan.advanced.size() == 1 && plan.advanced[0].dim == 0 && rows_are_contiguous(plan.view)) {
+      out = take_rows_of(plan.view, plan.advanced[0].index);
     } else {
       out = take_offsets(plan.view, advanced_offsets(plan.view, plan.advanced));
     }

@@ -202,3 +202,45 @@ def test_setitem_value_needs_broadcast_error():
     def run2(m, x):
         x[m.tensor([0, 1])] = m.ones(3)
     agree(run2, a)
+
+
+# x[idx] along dim 0 with contiguous rows copies whole rows (take_rows);
+# other layouts build per-element offsets. Both must give numpy's answer.
+@pytest.mark.parametrize("make", [
+    lambda a: a,                                  # contiguous rows
+    lambda a: a[2:9],                             # a slice along dim 0: still whole rows
+    lambda a: a[::2],                             # a row stride of two rows
+    lambda a: a[:, :, :3],                        # rows no longer contiguous: offsets path
+    lambda a: a.swapaxes(0, 1) if isinstance(a, np.ndarray) else a.transpose(0, 1),  # offsets path
+    lambda a: a[:, 1],                            # a basic index first, rows of 4
+])
+@pytest.mark.parametrize("index", [[2, 0, 2, -1], [[1, 2], [0, 0]], []])
+def test_row_gather_matches_numpy(make, index):
+    base = np.arange(10 * 3 * 4, dtype=np.float32).reshape(10, 3, 4)
+    view_np = make(base)
+    view_e = make(ember.from_numpy(base))
+    idx = np.array(index, dtype=np.int64).reshape(np.shape(index))
+    got = view_e[ember.from_numpy(idx)]
+    np.testing.assert_array_equal(got.numpy(), view_np[idx])
+    assert tuple(got.shape) == view_np[idx].shape
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64, np.int8, np.int32, np.int64, np.bool_, np.uint8])
+def test_row_gather_every_element_size(dtype):
+    base = (np.arange(7 * 5) % 3).astype(dtype).reshape(7, 5)
+    idx = np.array([6, 1, 1, 0])
+    np.testing.assert_array_equal(ember.from_numpy(base)[ember.from_numpy(idx)].numpy(), base[idx])
+    np.testing.assert_array_equal(ember.index_select(ember.from_numpy(base), 0, ember.from_numpy(idx)).numpy(),
+                                  base[idx])
+
+
+def test_row_gather_errors_and_gradient():
+    x = ember.arange(12.0).reshape(4, 3)
+    with pytest.raises(IndexError, match="index 4 is out of bounds for dimension 0 with size 4"):
+        x[ember.tensor([0, 4])]
+    with pytest.raises(IndexError, match="out of bounds"):
+        x[ember.tensor([-5])]
+    assert tuple(ember.zeros(0, 3)[ember.tensor([], dtype=ember.int64)].shape) == (0, 3)
+    w = ember.ones(4, 3, requires_grad=True)
+    w[ember.tensor([1, 1, 3])].sum().backward()
+    assert w.grad.tolist() == [[0.0] * 3, [2.0] * 3, [0.0] * 3, [1.0] * 3]
