@@ -140,3 +140,20 @@ def test_subset_concat_random_split():
     a, b = data.random_split(ds, [7, 3])
     idx = sorted(int(a[i][1]) for i in range(7)) + sorted(int(b[i][1]) for i in range(3))
     assert sorted(idx) == list(range(10))
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_tensor_batches_are_copies_matching_their_samples(shuffle):
+    X, y = _features(23)
+    X = X.reshape(23, 1, 2)  # images-like: rows with a size-1 dim
+    loader = data.DataLoader(data.TensorDataset(X, y), batch_size=5, shuffle=shuffle)
+    before = _np(X).copy()
+    seen = []
+    for xb, yb in loader:
+        assert tuple(xb.shape[1:]) == (1, 2) and xb.dtype == ember.float32 and yb.dtype == ember.int64
+        for row, label in zip(_np(xb), _np(yb)):
+            np.testing.assert_array_equal(row, before[label])  # row i of X has label i
+        seen.extend(_np(yb).tolist())
+        xb.mul_(0)  # must not reach the dataset
+    assert sorted(seen) == list(range(23))
+    np.testing.assert_array_equal(_np(X), before)

@@ -118,6 +118,9 @@ class DataLoader:
         fast = type(self.dataset) is TensorDataset and self.collate_fn is None
         if fast:
             tensors = self.dataset.tensors
+            if self.sampler is None and self.batch_sampler is None:
+                yield from self._tensor_batches(tensors)
+                return
         collate = self.collate_fn or default_collate
         for idx in self._batches_of_indices():
             if fast:
@@ -127,6 +130,25 @@ class DataLoader:
                 yield [t[index] for t in tensors]
             else:
                 yield collate([self.dataset[i] for i in idx])
+
+    def _tensor_batches(self, tensors):
+        """Batches of a TensorDataset without per-sample Python work: a copied
+        slice per batch in order, or one row gather per tensor with a slice
+        of the shuffled permutation as the index. Equal to default_collate
+        of the individual samples."""
+        n = len(self.dataset)
+        bs = self.batch_size
+        stop = n - n % bs if self.drop_last else n
+        order = ember.randperm(n) if self.shuffle else None
+        for start in range(0, stop, bs):
+            end = min(start + bs, n)
+            if order is None:
+                # A copy, as collating would make: an in-place change to the
+                # batch must not reach the dataset.
+                yield [t[start:end].clone() for t in tensors]
+            else:
+                index = order[start:end]
+                yield [t[index] for t in tensors]
 
     def __len__(self):
         if self.batch_sampler is not None:
