@@ -657,6 +657,24 @@ TEST(CudaKernels, TakePutNonzero) {
   expect_close({backend(kCpu).nonzero(t.cpu), backend(kGpu).nonzero(t.gpu)}, 0, "nonzero transposed");
 }
 
+TEST(CudaKernels, TakeRows) {
+  REQUIRE_GPU();
+  std::mt19937 rng(13);
+  // One dtype per element size (1, 2, 4, 8 bytes); rows 13 wide in a source
+  // whose row stride is 20 and which starts 3 elements in.
+  for (DType d : {DType::Int8, DType::BFloat16, DType::Float32, DType::Float64}) {
+    Pair big = random_pair({40, 20}, d, rng);
+    Pair src = view(big, {40, 13}, {20, 1}, 3);
+    Pair rows = empty_pair({25}, DType::Int64);
+    for (int64_t i = 0; i < 25; ++i) set(rows.cpu, i, double(rng() % 40));
+    backend(kGpu).copy_from_host(rows.gpu->storage->data, rows.cpu->storage->data, rows.cpu->storage->nbytes, 0);
+    Pair out = empty_pair({25, 13}, d);
+    backend(kCpu).take_rows(out.cpu, src.cpu, rows.cpu);
+    backend(kGpu).take_rows(out.gpu, src.gpu, rows.gpu);
+    expect_close(out, 0, std::string("take_rows ") + dtype_name(d));
+  }
+}
+
 TEST(CudaKernels, PhiloxMatchesHostReference) {
   REQUIRE_GPU();
   for (DType d : kFloatTypes) {
