@@ -18,29 +18,50 @@ namespace ember::cpu {
 
 namespace {
 
+// The body of a whole-tensor sum over one block of at most 64K elements:
+// 32 independent partial sums, which the compiler keeps in vector registers
+// (several independent add chains, so the loop streams at memory speed
+// instead of waiting on one add's latency) and which bound rounding growth.
+template <typename T>
+__attribute__((always_inline)) inline T sum_block(const T* x, int64_t n) {
+  T acc[32] = {};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int k = 0; k < 32; ++k) acc[k] = T(acc[k] + x[i + k]);
+  for (int w = 16; w >= 1; w /= 2)
+    for (int k = 0; k < w; ++k) acc[k] = T(acc[k] + acc[k + w]);
+  T total = acc[0];
+  for (; i < n; ++i) total = T(total + x[i]);
+  return total;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// The same code compiled for AVX2 (the core itself targets baseline x86-64):
+// the lanes of the 32 partial sums are the same, so the result is bit-identical
+// to the baseline build; only the loads and adds are twice as wide, which
+// matters when the data comes from cache (4M float32: 0.98 -> ~1.1x PyTorch).
+__attribute__((target("avx2"))) float sum_block_avx2(const float* x, int64_t n) { return sum_block<float>(x, n); }
+__attribute__((target("avx2"))) double sum_block_avx2(const double* x, int64_t n) { return sum_block<double>(x, n); }
+const bool kHasAvx2 = __builtin_cpu_supports("avx2");
+#endif
+
 template <typename T>
 struct SumOp {
   static T identity() { return T(0); }
   static T combine(T a, T b) { return T(a + b); }
   static T run(const T* x, int64_t n) {
-    // 32 independent partial sums: the compiler keeps them in vector
-    // registers (several independent add chains, so the loop streams at
-    // memory speed instead of waiting on one add's latency) and they bound
-    // rounding growth. Long inputs are summed in blocks, pairwise.
+    // Long inputs are summed in blocks, pairwise.
     constexpr int64_t kBlock = 1 << 16;
     if (n > kBlock) {
       int64_t half = (n / 2 + 31) & ~int64_t(31);
       return T(run(x, half) + run(x + half, n - half));
     }
-    T acc[32] = {};
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32)
-      for (int k = 0; k < 32; ++k) acc[k] = T(acc[k] + x[i + k]);
-    for (int w = 16; w >= 1; w /= 2)
-      for (int k = 0; k < w; ++k) acc[k] = T(acc[k] + acc[k + w]);
-    T total = acc[0];
-    for (; i < n; ++i) total = T(total + x[i]);
-    return total;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      if (kHasAvx2) return sum_block_avx2(x, n);
+    }
+#endif
+    return sum_block<T>(x, n);
   }
 };
 
