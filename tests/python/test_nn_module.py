@@ -414,3 +414,25 @@ def test_forward_hooks():
     h2.remove()
     net(ember.ones(1, 2))
     assert calls == ["pre"]
+
+
+def test_zero_grad_walks_shared_and_missing_children():
+    shared = ember.nn.Linear(3, 3)
+    net = ember.nn.Sequential(shared, ember.nn.ReLU(), shared)
+    net(ember.ones(2, 3)).sum().backward()
+    assert shared.weight.grad is not None and shared.bias.grad is not None
+    net.add_module("absent", None)  # a registered None child is skipped
+    net.zero_grad()
+    assert shared.weight.grad is None and shared.bias.grad is None
+    net[0](ember.ones(2, 3)).sum().backward()
+    net.zero_grad(set_to_none=False)
+    assert shared.weight.grad.abs().sum().item() == 0
+
+
+def test_linear_uses_reassigned_parameters():
+    lin = ember.nn.Linear(2, 1)
+    lin.weight = ember.nn.Parameter(ember.tensor([[2.0, 3.0]]))
+    lin.bias = None
+    assert lin(ember.tensor([[1.0, 1.0]])).item() == 5.0
+    with pytest.raises(TypeError):
+        lin.weight = ember.ones(1, 2)  # a plain tensor cannot replace a parameter

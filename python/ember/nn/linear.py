@@ -9,6 +9,8 @@ from . import init
 from .module import Module
 from .parameter import Parameter, UninitializedParameter, is_lazy
 
+_linear = ember._C.linear
+
 __all__ = ["Identity", "Linear", "LazyLinear"]
 
 
@@ -58,7 +60,11 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
-        return F.linear(input, self.weight, self.bias)
+        # The parameters straight from their dict and the fused core op:
+        # two __getattr__ misses and a wrapper call were a fifth of a small
+        # Linear's time (D2L's 2x20 MLP).
+        params = self._parameters
+        return _linear(input, params["weight"], params["bias"])
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -468,7 +468,18 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
-        zero_grads(self._parameter_list(), set_to_none)
+        if not set_to_none:
+            zero_grads(self._parameter_list(), set_to_none)
+            return
+        # Setting a gradient to None twice is harmless, so the default needs
+        # neither the de-duplicated list nor a visited set: one plain walk.
+        stack = [self]
+        while stack:
+            module = stack.pop()
+            for param in module._parameters.values():
+                if param is not None and param.grad is not None:
+                    param.grad = None
+            stack.extend(m for m in module._modules.values() if m is not None)
 
     # ------------------------------------------------------------------
     # moving between devices and dtypes
