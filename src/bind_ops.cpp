@@ -215,9 +215,11 @@ void bind_ops(py::module_& m) {
   // nn
   m.def("softmax", [](const Tensor& t, int64_t d) { return softmax(t, d); });
   m.def("log_softmax", [](const Tensor& t, int64_t d) { return log_softmax(t, d); });
-  m.def("cross_entropy", [](const Tensor& x, const Tensor& y, const std::string& r) {
-    return cross_entropy(x, y, as_reduction(r));
-  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+  m.def("cross_entropy", [](const Tensor& x, const Tensor& y, const std::string& r, const std::optional<Tensor>& w,
+                            int64_t ignore_index, double label_smoothing) {
+    return cross_entropy(x, y, as_reduction(r), w ? *w : Tensor(), ignore_index, label_smoothing);
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", py::arg("weight") = py::none(),
+        py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0);
   m.def("mse_loss", [](const Tensor& x, const Tensor& y, const std::string& r) {
     return mse_loss(x, y, as_reduction(r));
   }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");

@@ -158,7 +158,10 @@ Tensor softmax(const Tensor& a, int64_t dim);
 Tensor log_softmax(const Tensor& a, int64_t dim);
 // Mean/sum/none of -log_softmax(logits)[target] for [N, C] logits and int64 [N] targets.
 enum class Reduction : unsigned char { None, Mean, Sum };
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction);
+// weight: optional per-class [C]; targets equal to ignore_index count for
+// nothing; label_smoothing mixes in the uniform distribution (PyTorch's).
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction, const Tensor& weight = Tensor(),
+                     int64_t ignore_index = -100, double label_smoothing = 0.0);
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction);
 Tensor dropout(const Tensor& a, double p, bool training);
 

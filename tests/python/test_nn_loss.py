@@ -110,3 +110,79 @@ def test_invalid_reduction_and_repr():
     assert repr(nn.MSELoss()) == "MSELoss()" and repr(nn.CrossEntropyLoss()) == "CrossEntropyLoss()"
     assert nn.CrossEntropyLoss(reduction="none").reduction == "none"
     assert list(nn.CrossEntropyLoss().state_dict()) == []
+
+
+def _ce_pair(shape_x, y, **kw):
+    """ember and PyTorch cross_entropy on the same logits, forward and backward."""
+    x = np.random.RandomState(3).randn(*shape_x).astype(np.float32)
+    xe, xt = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ekw, tkw = dict(kw), dict(kw)
+    if "weight" in kw:
+        ekw["weight"], tkw["weight"] = ember.tensor(kw["weight"]), torch.tensor(kw["weight"])
+    ye = ember.tensor(y)
+    yt = torch.tensor(y)
+    out, tout = F.cross_entropy(xe, ye, **ekw), torch.nn.functional.cross_entropy(xt, yt, **tkw)
+    _close(out, tout, rtol=1e-5, atol=1e-6)
+    assert tuple(out.shape) == tuple(tout.shape)
+    g = np.arange(out.numel(), dtype=np.float32).reshape(tuple(out.shape)) + 1
+    (out * ember.tensor(g)).sum().backward()
+    (tout * torch.tensor(g)).sum().backward()
+    _close(xe.grad, xt.grad, rtol=1e-5, atol=1e-6)
+
+
+W4 = np.array([0.5, 2.0, 1.0, 3.0], dtype=np.float32)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("options", [
+    dict(weight=W4), dict(ignore_index=2), dict(label_smoothing=0.1),
+    dict(weight=W4, ignore_index=1, label_smoothing=0.2), dict(ignore_index=-1),
+])
+def test_cross_entropy_weight_ignore_index_label_smoothing(reduction, options):
+    _ce_pair((6, 4), np.array([0, 1, 2, 3, 1, 2]), reduction=reduction, **options)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_default_ignore_index_is_minus_100(reduction):
+    # PyTorch skips targets of -100 by default (padding in sequence batches).
+    _ce_pair((5, 3), np.array([0, -100, 2, -100, 1]), reduction=reduction)
+
+
+def test_cross_entropy_all_ignored_mean_is_nan_like_pytorch():
+    out = F.cross_entropy(ember.ones(2, 3), ember.tensor([-100, -100]))
+    tout = torch.nn.functional.cross_entropy(torch.ones(2, 3), torch.tensor([-100, -100]))
+    assert np.isnan(out.item()) and np.isnan(tout.item())
+
+
+@pytest.mark.parametrize("options", [dict(weight=W4[:3]), dict(ignore_index=0, label_smoothing=0.3)])
+def test_cross_entropy_options_unbatched_spatial_and_probabilities(options):
+    _ce_pair((3,), np.array(1), **options)
+    _ce_pair((2, 3, 4), np.array([[0, 1, 2, 0], [2, 2, 1, 0]]), reduction="none", **options)
+    _ce_pair((2, 3, 4), np.array([[0, 1, 2, 0], [2, 2, 1, 0]]), **options)
+    if "weight" in options or options.get("label_smoothing"):
+        probs = np.random.RandomState(4).dirichlet(np.ones(3), size=5).astype(np.float32)
+        kw = {k: v for k, v in options.items() if k != "ignore_index"}
+        for reduction in REDUCTIONS:
+            _ce_pair((5, 3), probs, reduction=reduction, **kw)
+
+
+def test_cross_entropy_option_errors():
+    x, y = ember.ones(2, 3), ember.tensor([0, 1])
+    with pytest.raises(RuntimeError, match="label_smoothing must be between 0.0 and 1.0"):
+        F.cross_entropy(x, y, label_smoothing=1.5)
+    with pytest.raises(RuntimeError, match="weight tensor should be defined either for all 3 classes"):
+        F.cross_entropy(x, y, weight=ember.ones(2))
+    with pytest.raises(IndexError, match="Target 5 is out of bounds"):
+        F.cross_entropy(x, ember.tensor([5, -100]))
+    with pytest.raises(IndexError, match="Target -3 is out of bounds"):
+        F.cross_entropy(x, ember.tensor([-3, 1]), ignore_index=1)
+
+
+def test_cross_entropy_loss_module_weight_is_a_buffer():
+    loss = nn.CrossEntropyLoss(weight=ember.tensor(W4), label_smoothing=0.1, ignore_index=3)
+    assert list(loss.state_dict()) == ["weight"]
+    tloss = torch.nn.CrossEntropyLoss(weight=torch.tensor(W4), label_smoothing=0.1, ignore_index=3)
+    assert list(tloss.state_dict()) == ["weight"]
+    x = np.random.RandomState(5).randn(4, 4).astype(np.float32)
+    y = np.array([3, 0, 1, 3])
+    _close(loss(ember.tensor(x), ember.tensor(y)), tloss(torch.tensor(x), torch.tensor(y)))

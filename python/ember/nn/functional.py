@@ -115,25 +115,36 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
     ``input`` is [N, C] (or [C], or [N, C, d1, ...]); ``target`` holds class
     indices (int64) of the matching shape, or class probabilities of
-    ``input``'s shape.
+    ``input``'s shape. ``weight`` rescales each class; targets equal to
+    ``ignore_index`` count for nothing (index targets); ``label_smoothing``
+    mixes the target with the uniform distribution, as in PyTorch.
     """
     if size_average is not None or reduce is not None:
         reduction = _legacy_reduction(size_average, reduce)
     _check_reduction(reduction)
-    if weight is not None:
-        raise NotImplementedError("cross_entropy: weight= is not supported by ember")
-    if label_smoothing != 0.0:
-        raise NotImplementedError("cross_entropy: label_smoothing is not supported by ember")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    class_dim = 0 if input.dim() == 1 else 1
+    if weight is not None and (weight.dim() != 1 or weight.shape[0] != input.shape[class_dim]):
+        raise RuntimeError(
+            f"weight tensor should be defined either for all {input.shape[class_dim]} classes or no classes "
+            f"but got weight tensor of shape: {list(weight.shape)}")
 
     if _is_floating(target):
-        # Class probabilities: -(p * log_softmax(x)).sum(class dim).
+        # Class probabilities: -(w * p * log_softmax(x)).sum(class dim).
         if tuple(target.shape) != tuple(input.shape):
             raise ValueError(
                 f"Expected input and target of the same shape for probability targets, "
                 f"got input {tuple(input.shape)} and target {tuple(target.shape)}"
             )
-        class_dim = 0 if input.dim() == 1 else 1
-        losses = -(target * ember.log_softmax(input, class_dim)).sum(class_dim)
+        if label_smoothing > 0.0:
+            target = target * (1.0 - label_smoothing) + label_smoothing / input.shape[class_dim]
+        terms = target * ember.log_softmax(input, class_dim)
+        if weight is not None:
+            shape = [1] * input.dim()
+            shape[class_dim] = -1
+            terms = terms * weight.reshape(shape)
+        losses = -terms.sum(class_dim)
         if reduction == "none":
             return losses
         if reduction == "sum":
@@ -141,19 +152,18 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         n = 1 if input.dim() == 1 else losses.numel()
         return losses.sum() / n
 
-    if ignore_index != -100:
-        raise NotImplementedError("cross_entropy: ignore_index is not supported by ember")
+    options = dict(weight=weight, ignore_index=int(ignore_index), label_smoothing=float(label_smoothing))
     if input.dim() == 1:  # unbatched: [C] logits, scalar target
-        out = ember._C.cross_entropy(input.unsqueeze(0), target.reshape(1), reduction)
+        out = ember._C.cross_entropy(input.unsqueeze(0), target.reshape(1), reduction, **options)
         return out.reshape(()) if reduction == "none" else out
     if input.dim() > 2:  # [N, C, d1, ...] -> [N * d1 * ..., C]
         n, c = input.shape[0], input.shape[1]
         spatial = tuple(input.shape[2:])
         perm = [0] + list(range(2, input.dim())) + [1]
         flat = input.permute(*perm).reshape(-1, c)
-        out = ember._C.cross_entropy(flat, target.reshape(-1), reduction)
+        out = ember._C.cross_entropy(flat, target.reshape(-1), reduction, **options)
         return out.reshape((n,) + spatial) if reduction == "none" else out
-    return ember._C.cross_entropy(input, target, reduction)
+    return ember._C.cross_entropy(input, target, reduction, **options)
 
 
 def _is_floating(t):

@@ -22,20 +22,17 @@ class MSELoss(_Loss):
 
 
 class CrossEntropyLoss(_Loss):
-    """Softmax cross-entropy on raw logits and class-index targets."""
+    """Softmax cross-entropy on raw logits, with class-index or class-probability
+    targets; ``weight`` (a buffer, as in PyTorch), ``ignore_index`` and
+    ``label_smoothing`` as in ``torch.nn.CrossEntropyLoss``."""
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
                  reduction="mean", label_smoothing=0.0):
         super().__init__(size_average, reduce, reduction)
-        if weight is not None:
-            raise NotImplementedError("CrossEntropyLoss: weight= is not supported by ember")
-        if label_smoothing != 0.0:
-            raise NotImplementedError(
-                "CrossEntropyLoss: label_smoothing is not supported by ember")
-        self.weight = None
+        self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
-        return F.cross_entropy(input, target, ignore_index=self.ignore_index,
-                               reduction=self.reduction)
+        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
