@@ -76,7 +76,7 @@ EMBER_HD C unary_apply(UnaryOp op, C x) {
       case UnaryOp::Tanh: return m_tanh(x);
       case UnaryOp::Sigmoid: return C(1) / (C(1) + m_exp(-x));
       case UnaryOp::Relu: return x <= C(0) ? C(0) : x;  // NaN stays NaN, as in PyTorch
-      case UnaryOp::Sign: return is_nan(x) ? x : C((x > C(0)) - (x < C(0)));
+      case UnaryOp::Sign: return C((x > C(0)) - (x < C(0)));  // sign(nan) = 0, as the CPU backend
       case UnaryOp::Floor: return m_floor(x);
       case UnaryOp::Ceil: return m_ceil(x);
       case UnaryOp::Round: return m_rint(x);  // half to even, as torch.round

@@ -164,6 +164,8 @@ TEST(CudaHost, UnaryMath) {
   }
   EXPECT_EQ(unary_apply(UnaryOp::Round, 2.5f), 2.f);
   EXPECT_TRUE(std::isnan(unary_apply(UnaryOp::Relu, std::nanf(""))));
+  EXPECT_EQ(unary_apply(UnaryOp::Sign, std::nanf("")), 0.f);  // the CPU backend's rule
+  EXPECT_EQ(unary_apply(UnaryOp::Sign, -2.5), -1.0);
   EXPECT_EQ(unary_apply(UnaryOp::Abs, int64_t(-4)), 4);
   EXPECT_EQ(unary_apply(UnaryOp::Sign, int32_t(-4)), -1);
   EXPECT_EQ(unary_apply(UnaryOp::Sign, uint8_t(0)), 0);
