@@ -132,9 +132,11 @@ __global__ void __launch_bounds__(256)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   constexpr int BM = 128, BN = 128, BK = 32, PAD = 8;
   constexpr int WM = 64, WN = 32;  // per-warp tile: 4 x 2 fragments
-  __shared__ __align__(16) T As[BM][BK + PAD];
-  __shared__ __align__(16) T Bs[BK][BN + PAD];
-  __shared__ __align__(16) float scratch[8][16 * 16];
+  // 32-byte alignment: load_matrix_sync / store_matrix_sync require 256-bit
+  // aligned pointers (every fragment's offset below is a multiple of 32 bytes).
+  __shared__ __align__(32) T As[BM][BK + PAD];
+  __shared__ __align__(32) T Bs[BK][BN + PAD];
+  __shared__ __align__(32) float scratch[8][16 * 16];
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int wm = warp / 4, wn = warp % 4;  // 2 x 4 warps
