@@ -254,6 +254,25 @@ __global__ void tiled_gemm_kernel(GemmArgs g, const T* __restrict__ Ap, const T*
 
 // ---------------- dispatch ----------------
 
+// gridDim.y (row tiles) and gridDim.z (batches) are limited to 65535, so a
+// larger product is launched once per chunk of rows and of batches, with the
+// operands' pointers moved to the chunk's first row and batch. `launch(g,
+// batch, a, b, c)` runs one grid of `tile_m`-row tiles for that chunk.
+constexpr int64_t kMaxGridYZ = 65535;
+template <class T, class Launch>
+void launch_in_chunks(const GemmArgs& g, int64_t batch, int64_t tile_m, const T* a, const T* b, T* c,
+                      Launch&& launch) {
+  const int64_t max_rows = kMaxGridYZ * tile_m;
+  for (int64_t z = 0; z < batch; z += kMaxGridYZ) {
+    const int64_t nz = batch - z < kMaxGridYZ ? batch - z : kMaxGridYZ;
+    for (int64_t m = 0; m < g.M; m += max_rows) {
+      GemmArgs gc = g;
+      gc.M = g.M - m < max_rows ? g.M - m : max_rows;
+      launch(gc, nz, a + z * g.a_bs + m * g.a_rs, b + z * g.b_bs, c + z * g.o_bs + m * g.o_rs);
+    }
+  }
+}
+
 template <int BM, int BN, int TM, int TN>
 void launch_sgemm(const GemmArgs& g, int64_t batch, const float* a, const float* b, float* c) {
   dim3 grid(static_cast<unsigned>(ceil_div(g.N, BN)), static_cast<unsigned>(ceil_div(g.M, BM)),
@@ -282,7 +301,6 @@ void matmul_cuda(const Tensor& out, const Tensor& a, const Tensor& b, bool accum
   g.o_cs = out->strides[2];
   g.accumulate = accumulate;
   if (batch == 0 || g.M == 0 || g.N == 0) return;
-  EMBER_CHECK(batch <= 65535, Error, "CUDA matmul supports at most 65535 batches, got ", batch);
   if (g.K == 0) {
     if (!accumulate) fill_cuda(out, Scalar(0.0));
     return;
@@ -293,8 +311,8 @@ void matmul_cuda(const Tensor& out, const Tensor& a, const Tensor& b, bool accum
       const float* pb = data_ptr<float>(b);
       float* pc = data_ptr<float>(out);
       const int64_t big_tiles = ceil_div(g.M, 128) * ceil_div(g.N, 128) * batch;
-      if (big_tiles >= sm_count()) launch_sgemm<128, 128, 8, 8>(g, batch, pa, pb, pc);
-      else launch_sgemm<64, 64, 4, 4>(g, batch, pa, pb, pc);
+      if (big_tiles >= sm_count()) launch_in_chunks(g, batch, 128, pa, pb, pc, launch_sgemm<128, 128, 8, 8>);
+      else launch_in_chunks(g, batch, 64, pa, pb, pc, launch_sgemm<64, 64, 4, 4>);
       break;
     }
     case DType::Float16:
@@ -302,16 +320,17 @@ void matmul_cuda(const Tensor& out, const Tensor& a, const Tensor& b, bool accum
       dispatch_floating(a->dtype, "matmul", [&](auto tag) {
         using T = typename decltype(tag)::type;
         if constexpr (IsHalfLike<T>::value) {
-          const T* pa = data_ptr<T>(a);
-          const T* pb = data_ptr<T>(b);
-          const bool a_vec = g.a_cs == 1 && g.K % 8 == 0 && g.a_rs % 8 == 0 && g.a_bs % 8 == 0 &&
-                             reinterpret_cast<uintptr_t>(pa) % 16 == 0;
-          const bool b_vec = g.b_cs == 1 && g.N % 8 == 0 && g.b_rs % 8 == 0 && g.b_bs % 8 == 0 &&
-                             reinterpret_cast<uintptr_t>(pb) % 16 == 0;
-          dim3 grid(static_cast<unsigned>(ceil_div(g.N, 128)), static_cast<unsigned>(ceil_div(g.M, 128)),
-                    static_cast<unsigned>(batch));
-          wmma_gemm_kernel<T><<<grid, 256, 0, stream()>>>(g, pa, pb, data_ptr<T>(out), a_vec, b_vec);
-          EMBER_CUDA_LAUNCH_CHECK("wmma_gemm_kernel");
+          launch_in_chunks(g, batch, 128, data_ptr<T>(a), data_ptr<T>(b), data_ptr<T>(out),
+                           [](const GemmArgs& gc, int64_t nz, const T* pa, const T* pb, T* pc) {
+            const bool a_vec = gc.a_cs == 1 && gc.K % 8 == 0 && gc.a_rs % 8 == 0 && gc.a_bs % 8 == 0 &&
+                               reinterpret_cast<uintptr_t>(pa) % 16 == 0;
+            const bool b_vec = gc.b_cs == 1 && gc.N % 8 == 0 && gc.b_rs % 8 == 0 && gc.b_bs % 8 == 0 &&
+                               reinterpret_cast<uintptr_t>(pb) % 16 == 0;
+            dim3 grid(static_cast<unsigned>(ceil_div(gc.N, 128)), static_cast<unsigned>(ceil_div(gc.M, 128)),
+                      static_cast<unsigned>(nz));
+            wmma_gemm_kernel<T><<<grid, 256, 0, stream()>>>(gc, pa, pb, pc, a_vec, b_vec);
+            EMBER_CUDA_LAUNCH_CHECK("wmma_gemm_kernel");
+          });
         }
       });
       break;
@@ -323,10 +342,13 @@ void matmul_cuda(const Tensor& out, const Tensor& a, const Tensor& b, bool accum
         using T = typename decltype(tag)::type;
         if constexpr (!std::is_same<T, bool>::value && !IsHalfLike<T>::value && !std::is_same<T, float>::value) {
           using A = typename std::conditional<std::is_floating_point<T>::value, double, int64_t>::type;
-          dim3 grid(static_cast<unsigned>(ceil_div(g.N, 16)), static_cast<unsigned>(ceil_div(g.M, 16)),
-                    static_cast<unsigned>(batch));
-          tiled_gemm_kernel<T, A><<<grid, 256, 0, stream()>>>(g, data_ptr<T>(a), data_ptr<T>(b), data_ptr<T>(out));
-          EMBER_CUDA_LAUNCH_CHECK("tiled_gemm_kernel");
+          launch_in_chunks(g, batch, 16, data_ptr<T>(a), data_ptr<T>(b), data_ptr<T>(out),
+                           [](const GemmArgs& gc, int64_t nz, const T* pa, const T* pb, T* pc) {
+            dim3 grid(static_cast<unsigned>(ceil_div(gc.N, 16)), static_cast<unsigned>(ceil_div(gc.M, 16)),
+                      static_cast<unsigned>(nz));
+            tiled_gemm_kernel<T, A><<<grid, 256, 0, stream()>>>(gc, pa, pb, pc);
+            EMBER_CUDA_LAUNCH_CHECK("tiled_gemm_kernel");
+          });
         }
       });
   }

@@ -623,6 +623,25 @@ TEST(CudaKernels, MatmulShapesLayoutsDtypes) {
   }
 }
 
+TEST(CudaKernels, MatmulBeyondGridLimits) {
+  REQUIRE_GPU();
+  std::mt19937 rng(14);
+  // More than 65535 row tiles (float64 uses 16-row tiles) and more than
+  // 65535 batches: gridDim.y and gridDim.z cap there, so these launch in chunks.
+  struct Case {
+    int64_t B, M, K, N;
+    DType d;
+  };
+  const Case cases[] = {{1, 65535 * 16 + 21, 3, 5, DType::Float64}, {65537, 3, 4, 2, DType::Float32}};
+  for (const Case& c : cases) {
+    Pair a = random_pair({c.B, c.M, c.K}, c.d, rng), b = random_pair({c.B, c.K, c.N}, c.d, rng);
+    Pair out = random_pair({c.B, c.M, c.N}, c.d, rng);
+    backend(kCpu).matmul(out.cpu, a.cpu, b.cpu, true);
+    backend(kGpu).matmul(out.gpu, a.gpu, b.gpu, true);
+    expect_close(out, 1e-5, std::string("matmul beyond grid limits ") + dtype_name(c.d));
+  }
+}
+
 TEST(CudaKernels, TakePutNonzero) {
   REQUIRE_GPU();
   std::mt19937 rng(12);
