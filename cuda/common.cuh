@@ -108,6 +108,11 @@ __host__ __device__ __forceinline__ D narrow(W w) {
     else return __float2bfloat16_rn(static_cast<float>(w));
   } else if constexpr (std::is_same<D, bool>::value) {
     return w != W(0);
+  } else if constexpr (std::is_unsigned<D>::value && std::is_floating_point<W>::value) {
+    // Through int, as the CPU backend's compiled conversion goes: -1.5 ->
+    // uint8 255. A direct cast becomes the device's float-to-u32 conversion,
+    // which clamps negative values to 0.
+    return static_cast<D>(static_cast<int>(w));
   } else {
     return static_cast<D>(w);
   }
