@@ -324,6 +324,27 @@ Tensor to_host(const Tensor& t) {
   return out;
 }
 
+// A contiguous CPU copy of a CPU tensor in dtype `dt`.
+Tensor cpu_as(const Tensor& t, DType dt) {
+  Tensor out = make_empty(t->shape, dt, kCpu);
+  backend(kCpu).copy(out, t);
+  return out;
+}
+
+// The CPU reference of one primitive. The CPU kernels take 16-bit floats only
+// through the op layer, which computes them in float32 (called directly they
+// throw TypeError, or, for put, add the bit patterns); the reference does the
+// same: `f` gets float32 copies of the 16-bit float tensors among `ts` (the
+// others as they are), and the first `n_out` come back rounded into `ts`.
+void cpu_ref(const std::vector<Tensor>& ts, size_t n_out, const std::function<void(const std::vector<Tensor>&)>& f) {
+  std::vector<Tensor> up = ts;
+  for (Tensor& t : up)
+    if (t->dtype == DType::Float16 || t->dtype == DType::BFloat16) t = cpu_as(t, DType::Float32);
+  f(up);
+  for (size_t k = 0; k < n_out; ++k)
+    if (up[k] != ts[k]) backend(kCpu).copy(ts[k], up[k]);
+}
+
 double tol_for(DType dt) {
   switch (dt) {
     case DType::Float16: return 2e-3;
@@ -432,7 +453,7 @@ TEST(CudaKernels, UnaryAllOpsFloat) {
       for (int layout = 0; layout < 2; ++layout) {
         Pair in = layout ? transposed({33, 67}, d, rng, positive) : random_pair({33, 67}, d, rng, positive);
         Pair out = empty_pair({33, 67}, op == UnaryOp::LogicalNot ? DType::Bool : d);
-        backend(kCpu).unary(op, out.cpu, in.cpu);
+        cpu_ref({out.cpu, in.cpu}, 1, [&](const auto& t) { backend(kCpu).unary(op, t[0], t[1]); });
         backend(kGpu).unary(op, out.gpu, in.gpu);
         double tol = d == DType::Float32 ? 1e-5 : tol_for(d) * 2;
         expect_close(out, tol, std::string("unary op ") + std::to_string(o) + " " + dtype_name(d), tol);
@@ -472,20 +493,22 @@ TEST(CudaKernels, BinaryAllOpsBroadcastAndStrides) {
       if (bitwise && is_floating(d)) continue;
       if (!is_floating(d) && (op == BinaryOp::Pow || op == BinaryOp::Atan2 || op == BinaryOp::Div)) continue;
       const bool pos = op == BinaryOp::Pow;
+      // Integer division by zero traps on the CPU: keep divisors nonzero.
+      const bool pos_b = pos || (!is_floating(d) && (op == BinaryOp::FloorDiv || op == BinaryOp::Remainder));
       const DType od = is_comparison(op) ? DType::Bool : d;
       // (1) contiguous, odd size (vector body + scalar tail)
-      Pair a = random_pair({1027}, d, rng, pos), b = random_pair({1027}, d, rng, pos);
+      Pair a = random_pair({1027}, d, rng, pos), b = random_pair({1027}, d, rng, pos_b);
       Pair out = empty_pair({1027}, od);
-      backend(kCpu).binary(op, out.cpu, a.cpu, b.cpu);
+      cpu_ref({out.cpu, a.cpu, b.cpu}, 1, [&](const auto& t) { backend(kCpu).binary(op, t[0], t[1], t[2]); });
       backend(kGpu).binary(op, out.gpu, a.gpu, b.gpu);
       double tol = is_floating(d) ? tol_for(d) * 4 : 0;
       expect_close(out, tol, std::string("binary ") + std::to_string(o) + " " + dtype_name(d), tol);
       // (2) transposed a, row-broadcast b (stride 0 on dim 0)
       Pair ta = transposed({19, 23}, d, rng, pos);
-      Pair row = random_pair({23}, d, rng, pos);
+      Pair row = random_pair({23}, d, rng, pos_b);
       Pair brow = view(row, {19, 23}, {0, 1}, 0);
       Pair out2 = empty_pair({19, 23}, od);
-      backend(kCpu).binary(op, out2.cpu, ta.cpu, brow.cpu);
+      cpu_ref({out2.cpu, ta.cpu, brow.cpu}, 1, [&](const auto& t) { backend(kCpu).binary(op, t[0], t[1], t[2]); });
       backend(kGpu).binary(op, out2.gpu, ta.gpu, brow.gpu);
       expect_close(out2, tol, std::string("binary bcast ") + std::to_string(o) + " " + dtype_name(d), tol);
     }
@@ -499,7 +522,8 @@ TEST(CudaKernels, ClampAndWhere) {
     Pair in = transposed({17, 29}, d, rng);
     for (int mode = 0; mode < 3; ++mode) {
       Pair out = empty_pair({17, 29}, d);
-      backend(kCpu).clamp(out.cpu, in.cpu, mode != 1, -1.0, mode != 2, 1.0);
+      cpu_ref({out.cpu, in.cpu}, 1,
+              [&](const auto& t) { backend(kCpu).clamp(t[0], t[1], mode != 1, -1.0, mode != 2, 1.0); });
       backend(kGpu).clamp(out.gpu, in.gpu, mode != 1, -1.0, mode != 2, 1.0);
       expect_close(out, 0, std::string("clamp ") + dtype_name(d));
     }
@@ -508,7 +532,8 @@ TEST(CudaKernels, ClampAndWhere) {
     Pair scalar = random_pair({1}, d, rng);
     Pair b = view(scalar, {17, 29}, {0, 0}, 0);
     Pair out = empty_pair({17, 29}, d);
-    backend(kCpu).where(out.cpu, cond.cpu, a.cpu, b.cpu);
+    cpu_ref({out.cpu, cond.cpu, a.cpu, b.cpu}, 1,
+            [&](const auto& t) { backend(kCpu).where(t[0], t[1], t[2], t[3]); });
     backend(kGpu).where(out.gpu, cond.gpu, a.gpu, b.gpu);
     expect_close(out, 0, std::string("where ") + dtype_name(d));
   }
@@ -521,7 +546,9 @@ TEST(CudaKernels, ReduceDimSetsOpsAndLayouts) {
   for (int o = 0; o < int(ReduceOp::kCount); ++o) {
     ReduceOp op = ReduceOp(o);
     for (DType d : {DType::Float32, DType::Float64, DType::BFloat16, DType::Int64, DType::Bool}) {
-      if (d == DType::Bool && (op == ReduceOp::Sum || op == ReduceOp::Prod)) continue;
+      const bool logical = op == ReduceOp::Any || op == ReduceOp::All;
+      // Bool reaches the CPU's sum/prod/max/min only through an integer dtype.
+      if (d == DType::Bool && !logical) continue;
       for (const auto& dims : dim_sets) {
         for (int layout = 0; layout < 2; ++layout) {
           Shape shape{7, 5, 131};
@@ -532,9 +559,11 @@ TEST(CudaKernels, ReduceDimSetsOpsAndLayouts) {
           }
           Shape oshape = shape;
           for (int dd : dims) oshape[dd] = 1;
-          DType od = (op == ReduceOp::Any || op == ReduceOp::All) ? DType::Bool : d;
+          DType od = logical ? DType::Bool : d;
           Pair out = empty_pair(oshape, od);
-          backend(kCpu).reduce(op, out.cpu, in.cpu);
+          // The CPU's any/all read Bool input (the op layer converts first).
+          Tensor in_ref = logical && d != DType::Bool ? cpu_as(in.cpu, DType::Bool) : in.cpu;
+          cpu_ref({out.cpu, in_ref}, 1, [&](const auto& t) { backend(kCpu).reduce(op, t[0], t[1]); });
           backend(kGpu).reduce(op, out.gpu, in.gpu);
           double tol = is_floating(d) ? (op == ReduceOp::Prod ? 1e-3 : tol_for(d) * 50) : 0;
           expect_close(out, tol, std::string("reduce op ") + std::to_string(o) + " " + dtype_name(d) + " dims " +
@@ -577,7 +606,7 @@ TEST(CudaKernels, ArgReduceAndCumsum) {
       }
       for (bool is_max : {true, false}) {
         Pair v = empty_pair({13, 1}, d), idx = empty_pair({13, 1}, DType::Int64);
-        backend(kCpu).arg_reduce(is_max, v.cpu, idx.cpu, in.cpu);
+        cpu_ref({v.cpu, idx.cpu, in.cpu}, 2, [&](const auto& t) { backend(kCpu).arg_reduce(is_max, t[0], t[1], t[2]); });
         backend(kGpu).arg_reduce(is_max, v.gpu, idx.gpu, in.gpu);
         expect_close(v, 0, "arg_reduce values");
         expect_close(idx, 0, "arg_reduce indices");
@@ -586,7 +615,7 @@ TEST(CudaKernels, ArgReduceAndCumsum) {
     for (int64_t dim = 0; dim < 3; ++dim) {
       Pair in = transposed({4, 37, 9}, d, rng);
       Pair out = empty_pair({4, 37, 9}, d);
-      backend(kCpu).cumsum(out.cpu, in.cpu, dim);
+      cpu_ref({out.cpu, in.cpu}, 1, [&](const auto& t) { backend(kCpu).cumsum(t[0], t[1], dim); });
       backend(kGpu).cumsum(out.gpu, in.gpu, dim);
       expect_close(out, is_floating(d) ? 1e-2 : 0, "cumsum", 1e-2);
     }
@@ -609,7 +638,7 @@ TEST(CudaKernels, MatmulShapesLayoutsDtypes) {
                                : random_pair({c.B, c.M, c.K}, d, rng);
           Pair b = layout == 1 ? transposed({c.B, c.K, c.N}, d, rng) : random_pair({c.B, c.K, c.N}, d, rng);
           Pair out = random_pair({c.B, c.M, c.N}, d, rng);
-          backend(kCpu).matmul(out.cpu, a.cpu, b.cpu, acc);
+          cpu_ref({out.cpu, a.cpu, b.cpu}, 1, [&](const auto& t) { backend(kCpu).matmul(t[0], t[1], t[2], acc); });
           backend(kGpu).matmul(out.gpu, a.gpu, b.gpu, acc);
           double tol = d == DType::Float32 ? 1e-4 : d == DType::Float64 ? 1e-10 : is_floating(d) ? 3e-2 : 0;
           double atol = tol * std::sqrt(double(c.K)) * 2;
@@ -662,7 +691,7 @@ TEST(CudaKernels, TakePutNonzero) {
       for (int64_t i = 0; i < 77; ++i) set(po.cpu, i, double(acc ? (i * 7) % 20 : (i * 37) % 150));
       backend(kGpu).copy_from_host(po.gpu->storage->data, po.cpu->storage->data, po.cpu->storage->nbytes, 0);
       Pair vals = random_pair({77}, d, rng);
-      backend(kCpu).put(dst.cpu, po.cpu, vals.cpu, acc);
+      cpu_ref({dst.cpu, po.cpu, vals.cpu}, 1, [&](const auto& t) { backend(kCpu).put(t[0], t[1], t[2], acc); });
       backend(kGpu).put(dst.gpu, po.gpu, vals.gpu, acc);
       expect_close(dst, d == DType::BFloat16 ? 5e-2 : tol_for(d) * 20, std::string("put ") + dtype_name(d),
                    d == DType::BFloat16 ? 0.1 : tol_for(d) * 20);
@@ -702,7 +731,11 @@ TEST(CudaKernels, PhiloxMatchesHostReference) {
     Pair big = empty_pair({3, 1001}, d);
     Pair v = view(big, {3, 333}, {1001, 3}, 2);  // strided: element order is logical order
     backend(kGpu).uniform(v.gpu, -1.0, 3.0, 1234, 77);
-    backend(kCpu).uniform(v.cpu, -1.0, 3.0, 1234, 77);
+    // The CPU kernel fills densely (the op layer hands it a contiguous
+    // buffer): give it one, then copy that into the strided view.
+    Tensor dense = make_empty(v.cpu->shape, d, kCpu);
+    cpu_ref({dense}, 1, [&](const auto& t) { backend(kCpu).uniform(t[0], -1.0, 3.0, 1234, 77); });
+    backend(kCpu).copy(v.cpu, dense);
     Tensor g = to_host(v.gpu);
     for (int64_t i = 0; i < g->numel(); ++i) {
       const uint32_t w = philox::word(1234, 77, uint64_t(i));
@@ -712,7 +745,8 @@ TEST(CudaKernels, PhiloxMatchesHostReference) {
     }
     expect_close(v, tol_for(d), std::string("uniform vs cpu ") + dtype_name(d));
     backend(kGpu).normal(v.gpu, 0.5, 2.0, 99, 5);
-    backend(kCpu).normal(v.cpu, 0.5, 2.0, 99, 5);
+    cpu_ref({dense}, 1, [&](const auto& t) { backend(kCpu).normal(t[0], 0.5, 2.0, 99, 5); });
+    backend(kCpu).copy(v.cpu, dense);
     g = to_host(v.gpu);
     for (int64_t i = 0; i < g->numel(); ++i) {
       double ref = 0.5 + 2.0 * philox::normal(99, 5, uint64_t(i));
@@ -730,13 +764,14 @@ TEST(CudaKernels, SoftmaxForwardBackward) {
       for (bool log : {false, true}) {
         Pair in = random_pair({9, n}, d, rng);
         Pair out = empty_pair({9, n}, d);
-        backend(kCpu).softmax(out.cpu, in.cpu, log);
+        cpu_ref({out.cpu, in.cpu}, 1, [&](const auto& t) { backend(kCpu).softmax(t[0], t[1], log); });
         backend(kGpu).softmax(out.gpu, in.gpu, log);
         double tol = d == DType::Float32 ? 1e-5 : tol_for(d) * 4;
         expect_close(out, tol, std::string("softmax ") + dtype_name(d), tol);
         Pair go = random_pair({9, n}, d, rng);
         Pair gi = empty_pair({9, n}, d);
-        backend(kCpu).softmax_backward(gi.cpu, go.cpu, out.cpu, log);
+        cpu_ref({gi.cpu, go.cpu, out.cpu}, 1,
+                [&](const auto& t) { backend(kCpu).softmax_backward(t[0], t[1], t[2], log); });
         backend(kGpu).softmax_backward(gi.gpu, go.gpu, out.gpu, log);
         expect_close(gi, tol * 10, std::string("softmax backward ") + dtype_name(d), tol * 10);
       }
