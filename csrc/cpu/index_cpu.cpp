@@ -47,7 +47,31 @@ void take_rows(const Tensor& out, const Tensor& src, const Tensor& rows) {
   });
 }
 
+namespace {
+// put with accumulate on 16-bit floats: each sum in float32, rounded back
+// (moving them as int16 words, as plain put does, would add bit patterns).
+template <typename Word>
+void put_accumulate_16bit(const Tensor& dst, const Tensor& offsets, const Tensor& values, float (*to_float)(uint16_t),
+                          uint16_t (*from_float)(float)) {
+  uint16_t* base = reinterpret_cast<uint16_t*>(dst->data_bytes());
+  for_each_run<2>(
+      make_layout<2>({offsets.get(), values.get()}),
+      [&](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) {
+          uint16_t& target = base[*reinterpret_cast<const int64_t*>(p[0] + i * s[0])];
+          float v = to_float(reinterpret_cast<const Word*>(p[1] + i * s[1])->bits);
+          target = from_float(to_float(target) + v);
+        }
+      },
+      /*parallel=*/false);
+}
+}  // namespace
+
 void put(const Tensor& dst, const Tensor& offsets, const Tensor& values, bool accumulate) {
+  if (accumulate && dst->dtype == DType::Float16)
+    return put_accumulate_16bit<Half>(dst, offsets, values, half_to_float, float_to_half);
+  if (accumulate && dst->dtype == DType::BFloat16)
+    return put_accumulate_16bit<BFloat16>(dst, offsets, values, bf16_to_float, float_to_bf16);
   dispatch_any(dst->dtype, [&](auto tag) {
     using T = decltype(tag);
     T* base = dst->data<T>();

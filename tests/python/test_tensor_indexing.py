@@ -244,3 +244,16 @@ def test_row_gather_errors_and_gradient():
     w = ember.ones(4, 3, requires_grad=True)
     w[ember.tensor([1, 1, 3])].sum().backward()
     assert w.grad.tolist() == [[0.0] * 3, [2.0] * 3, [0.0] * 3, [1.0] * 3]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_index_backward_accumulates_16bit_floats(dtype):
+    # Repeated indices add their gradients; for 16-bit floats the sum must be
+    # taken on the values (in float32), not on the raw 16-bit words.
+    w = ember.ones(4, 3, dtype=getattr(ember, dtype), requires_grad=True)
+    (w[ember.tensor([1, 1, 3])] * 1.5).sum().backward()
+    assert w.grad.dtype == getattr(ember, dtype)
+    assert w.grad.float().tolist() == [[0.0] * 3, [3.0] * 3, [0.0] * 3, [1.5] * 3]
+    v = ember.ones(6, dtype=getattr(ember, dtype), requires_grad=True)
+    v[ember.tensor([[0, 0], [0, 5]])].sum().backward()  # an index with its own shape
+    assert v.grad.float().tolist() == [3.0, 0.0, 0.0, 0.0, 0.0, 1.0]
