@@ -72,6 +72,10 @@ namespace ember {
 
 void set_num_threads(int n) {
   if (n < 1) throw Error("set_num_threads expects a positive integer");
+  // OpenMP aborts the process when it cannot create a team's threads; refuse
+  // counts no machine can run instead of risking that.
+  constexpr int kMaxThreads = 1024;
+  if (n > kMaxThreads) throw Error(str("set_num_threads: at most ", kMaxThreads, " threads are supported, got ", n));
   cpu::configured.store(n, std::memory_order_relaxed);
   cpu::generation.fetch_add(1, std::memory_order_relaxed);
 }

@@ -155,6 +155,8 @@ def set_num_threads(n):
     depend on it; on a busy machine ember may still use fewer."""
     if isinstance(n, builtins.bool) or not isinstance(n, int):
         raise RuntimeError(f"set_num_threads expects an int, but got {type(n).__name__}")
+    if n > 2**31 - 1:
+        raise RuntimeError(f"set_num_threads: at most 1024 threads are supported, got {n}")
     _C.set_num_threads(n)
 
 

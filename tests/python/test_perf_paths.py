@@ -159,6 +159,17 @@ def test_column_any_all_and_nan():
     assert np.isnan(got[10]) and not np.isnan(np.delete(got, 10)).any()
 
 
+def test_set_num_threads_checks_its_argument():
+    before = ember.get_num_threads()
+    for bad in (0, -2, 1025, 2**40):
+        with pytest.raises(RuntimeError, match="set_num_threads"):
+            ember.set_num_threads(bad)
+    for bad in ("2", 2.0, True, None):
+        with pytest.raises(RuntimeError, match="expects an int"):
+            ember.set_num_threads(bad)
+    assert ember.get_num_threads() == before
+
+
 def test_column_sum_is_independent_of_thread_count():
     m = np.random.default_rng(5).standard_normal((2000, 2000)).astype(np.float32)
     e = ember.from_numpy(m)
