@@ -254,8 +254,9 @@ namespace {
 // `self op= other` straight into self's memory, for the cases where that
 // equals computing out of place and copying back: no history to record,
 // float32/float64 self keeps its dtype, other broadcasts to self (self is
-// never expanded: binary_ refused that already), and the two share no memory unless they are the same view (each element then
-// reads only itself). Saves a buffer and a pass (SGD's p.sub_(lr * g)).
+// never expanded: binary_ refused that already), and the two share no
+// memory unless they are the same view (each element then reads only
+// itself). Saves a buffer and a pass (SGD's p.sub_(lr * g)).
 bool binary_direct_(BinaryOp op, Tensor& self, const Tensor& other) {
   if (op != BinaryOp::Add && op != BinaryOp::Sub && op != BinaryOp::Mul && op != BinaryOp::Div) return false;
   if (self->dtype != DType::Float32 && self->dtype != DType::Float64) return false;

@@ -165,7 +165,7 @@ bool rows_are_contiguous(const Tensor& view) {
 
 // x[idx] along dim 0 with contiguous rows (a data loader's batch, an
 // embedding lookup): whole rows are copied, instead of building an offset
-// per element (X[idx] of 256 MNIST-sized rows: 320 -> ~60 us).
+// per element (X[idx] of 256 MNIST-sized rows: 320 -> 39 us).
 Tensor take_rows_of(const Tensor& view, const Tensor& index) {
   int64_t rows = view->shape[0];
   int64_t width = rows == 0 ? 0 : view->numel() / rows;

@@ -135,13 +135,6 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index);
 // ---- random (ops/random.cpp) ----
 void manual_seed(uint64_t seed);
 uint64_t initial_seed();
-
-// ---- CPU threads (cpu/parallel.cpp) ----
-// The thread count CPU kernels start from (PyTorch's intra-op count; the
-// load-aware budget may use fewer). Results never depend on it: reductions
-// split by size, not by thread.
-void set_num_threads(int n);
-int get_num_threads();
 Tensor rand(const Shape& shape, DType dtype, Device device);
 Tensor randn(const Shape& shape, DType dtype, Device device);
 Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Device device);
@@ -149,6 +142,13 @@ Tensor& uniform_(Tensor& t, double lo, double hi);
 Tensor& normal_(Tensor& t, double mean, double std);
 Tensor randperm(int64_t n, DType dtype, Device device);
 Tensor bernoulli_mask(const Tensor& like, double p_keep);  // 1/0 in like's dtype
+
+// ---- CPU threads (cpu/parallel.cpp) ----
+// The thread count CPU kernels start from (PyTorch's intra-op count; the
+// load-aware budget may use fewer). Results never depend on it: reductions
+// split by size, not by thread.
+void set_num_threads(int n);
+int get_num_threads();
 
 // ---- neural-network ops (ops/nn.cpp) ----
 Tensor relu(const Tensor& a);

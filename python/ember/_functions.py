@@ -155,7 +155,9 @@ def set_num_threads(n):
     depend on it; on a busy machine ember may still use fewer."""
     if isinstance(n, builtins.bool) or not isinstance(n, int):
         raise RuntimeError(f"set_num_threads expects an int, but got {type(n).__name__}")
-    if n > 2**31 - 1:
+    if n < 1:
+        raise RuntimeError("set_num_threads expects a positive integer")
+    if n > 1024:  # OpenMP would abort the process if it could not start them
         raise RuntimeError(f"set_num_threads: at most 1024 threads are supported, got {n}")
     _C.set_num_threads(n)
 
