@@ -4,7 +4,6 @@ import math
 
 import ember
 
-from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter, UninitializedParameter, is_lazy
