@@ -219,3 +219,32 @@ def test_unary_inplace_edge_cases():
     y.relu_()
     y.sum().backward()  # recorded: the general path still builds the graph
     assert w.grad.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_linear_weight_grad_arrives_contiguous_and_matches_torch():
+    # The gradient of a transposed operand is computed in its layout, so the
+    # weight's .grad needs no strided copy; values must not change.
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((5, 7)).astype(np.float32)
+    w = rng.standard_normal((3, 7)).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+    ew, eb = ember.tensor(w, requires_grad=True), ember.tensor(b, requires_grad=True)
+    tw, tb = torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (ember.nn.functional.linear(ember.tensor(x), ew, eb) ** 2).sum().backward()
+    (torch.nn.functional.linear(torch.tensor(x), tw, tb) ** 2).sum().backward()
+    assert ew.grad.is_contiguous()
+    np.testing.assert_allclose(ew.grad.numpy(), tw.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(eb.grad.numpy(), tb.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_mm_with_transposed_second_operand_gradcheck():
+    a = ember.randn(4, 5, dtype=ember.float64, requires_grad=True)
+    m = ember.randn(6, 5, dtype=ember.float64, requires_grad=True)
+    assert ember.autograd.gradcheck(lambda a, m: a @ m.t(), (a, m))
+
+    def grad_wrt_m(a, m):  # second derivatives go through the new layout too
+        (gm,) = ember.autograd.grad((a @ m.t()).pow(2).sum(), (m,), create_graph=True)
+        return gm
+    assert ember.autograd.gradcheck(grad_wrt_m, (a, m))
+    bias = ember.randn(6, dtype=ember.float64, requires_grad=True)
+    assert ember.autograd.gradcheck(lambda a, m, bias: ember.nn.functional.linear(a, m, bias), (a, m, bias))
