@@ -76,6 +76,10 @@ class AlignedBuffer {
 
 thread_local AlignedBuffer tl_pack_buffer;
 
+// M, N and K from which a multi-threaded product splits its columns
+// between threads instead of sharing packed B blocks (gemm_impl).
+constexpr int64_t kSplitNMin = 256;
+
 // ---------------------------------------------------------------------------
 // Micro-kernel contract. Computes an mr x NR tile (mr = kernel's row count):
 //   a:   packed A panel, element (i, p) at a[p * MR + i]
@@ -368,22 +372,31 @@ bool cpu_has_avx2_fma() { return false; }
 // KC x NR x sizeof(T) = 16 KiB B micro-panel (half of L1, leaving room for the
 // streaming A panel), MC x KC x sizeof(T) ~ 170-200 KiB A block (well inside
 // L2), KC x NC x sizeof(T) = 4 MiB B block shared by all threads in L3.
+// For the column-split schedule of large products the AVX2 float32 kernel
+// measured best with KC = 512 and MC = 96 (a 32 KiB B micro-panel, a 192 KiB
+// A block): half as many read-modify-write passes over a C that no longer
+// fits in L3 at 2048^2 (bench/RESULTS.md). The other configurations keep
+// their blocking there (not measured).
 
 template <class T>
 struct Config {
   int MR, NR;
   int64_t MC, KC, NC;
   MicroKernel<T> kern[8];  // kern[mr - 1] computes an mr-row tile
+  // Blocking for the column-split schedule of large products (gemm_impl).
+  int64_t split_MC, split_KC;
 };
 
 const Config<float> kGenericF32 = {
     4, 8, 128, 256, 4096,
     {kernel_generic<float, 4, 8, 1>, kernel_generic<float, 4, 8, 2>,
-     kernel_generic<float, 4, 8, 3>, kernel_generic<float, 4, 8, 4>}};
+     kernel_generic<float, 4, 8, 3>, kernel_generic<float, 4, 8, 4>},
+    128, 256};
 const Config<double> kGenericF64 = {
     4, 4, 128, 256, 2048,
     {kernel_generic<double, 4, 4, 1>, kernel_generic<double, 4, 4, 2>,
-     kernel_generic<double, 4, 4, 3>, kernel_generic<double, 4, 4, 4>}};
+     kernel_generic<double, 4, 4, 3>, kernel_generic<double, 4, 4, 4>},
+    128, 256};
 
 #if EMBER_GEMM_X86
 const Config<float> kAvx2F32 = {6,
@@ -392,14 +405,18 @@ const Config<float> kAvx2F32 = {6,
                                 256,
                                 4096,
                                 {kernel_f32_avx2<1>, kernel_f32_avx2<2>, kernel_f32_avx2<3>,
-                                 kernel_f32_avx2<4>, kernel_f32_avx2<5>, kernel_f32_avx2<6>}};
+                                 kernel_f32_avx2<4>, kernel_f32_avx2<5>, kernel_f32_avx2<6>},
+                                96,
+                                512};
 const Config<double> kAvx2F64 = {6,
                                  8,
                                  96,
                                  256,
                                  2048,
                                  {kernel_f64_avx2<1>, kernel_f64_avx2<2>, kernel_f64_avx2<3>,
-                                  kernel_f64_avx2<4>, kernel_f64_avx2<5>, kernel_f64_avx2<6>}};
+                                  kernel_f64_avx2<4>, kernel_f64_avx2<5>, kernel_f64_avx2<6>},
+                                 96,
+                                 256};
 #endif
 
 // 0 = not yet chosen, 1 = generic, 2 = avx2.
@@ -693,12 +710,53 @@ void gemm_impl(Problem<T> p, const Config<T>& cfg) {
     s.split_m = ceil_div(p.M, s.mc) >= s.nt;
   }
 
+  auto pad = [](size_t n) { return (n * sizeof(T) + kAlign - 1) / kAlign * kAlign; };
+#if defined(_OPENMP)
+  if (s.nt > 1 && p.N >= kSplitNMin * s.nt && p.M >= kSplitNMin && p.K >= kSplitNMin) {
+    // Large products: each thread takes its own range of columns and runs
+    // the whole loop nest on it with private packing buffers, so no thread
+    // ever waits for another (the shared-B schedule below has two barriers
+    // per K slice). 1024^2 and 2048^2 on two cores, alternating runs: +1%
+    // against the shared schedule, +3.5% with the deeper split blocking.
+    // The price: a core taken by another process slows its own half, with
+    // no block-stealing to even it out (the load-aware budget still drops
+    // to one thread on a busy machine).
+#pragma omp parallel num_threads(s.nt)
+    {
+      const int nt = omp_get_num_threads();
+      const int tid = omp_get_thread_num();
+      const int64_t panels = ceil_div(p.N, int64_t(NR));
+      const int64_t n0 = NR * (panels * tid / nt), n1 = std::min(p.N, NR * (panels * (tid + 1) / nt));
+      if (n0 < n1) {
+        Problem<T> q = p;
+        q.N = n1 - n0;
+        q.B = p.B + n0 * p.csb;
+        q.C = p.C + n0 * p.csc;
+        Config<T> deep = cfg;
+        deep.MC = cfg.split_MC;
+        deep.KC = cfg.split_KC;
+        Schedule one = s;
+        one.nt = 1;
+        one.split_m = false;
+        one.mc = std::min<int64_t>(deep.MC, round_up(p.M, MR));
+        const int64_t kc = std::min(deep.KC, p.K);
+        const size_t qb = pad(static_cast<size_t>(kc * round_up(std::min(deep.NC, q.N), NR)));
+        const size_t qa = pad(static_cast<size_t>(round_up(one.mc, MR) * kc));
+        const size_t qt = pad(static_cast<size_t>(kc * NR));
+        char* mine = static_cast<char*>(tl_pack_buffer.get(qb + qa + qt));
+        std::atomic<int64_t> own[2] = {{0}, {0}};
+        gemm_thread(q, deep, one, reinterpret_cast<T*>(mine), reinterpret_cast<T*>(mine + qb),
+                    reinterpret_cast<T*>(mine + qb + qa), own, 0, 1);
+      }
+    }
+    return;
+  }
+#endif
   const int64_t kc_max = std::min(cfg.KC, p.K);
   const int64_t nc_max = round_up(std::min(cfg.NC, p.N), NR);
   const size_t b_elems = s.pack_b ? static_cast<size_t>(kc_max * nc_max) : 0;
   const size_t tail_elems = static_cast<size_t>(kc_max * NR);
   const size_t a_elems = static_cast<size_t>(round_up(s.mc, MR) * kc_max);
-  auto pad = [](size_t n) { return (n * sizeof(T) + kAlign - 1) / kAlign * kAlign; };
   // One buffer: [B block | per-thread (A block | B tail panel)].
   const size_t per_thread = pad(a_elems) + pad(tail_elems);
   char* base = static_cast<char*>(tl_pack_buffer.get(pad(b_elems) + per_thread * s.nt));

@@ -196,13 +196,24 @@ TYPED_TEST(GemmTest, AllLayoutCombinations) {
 }
 
 TYPED_TEST(GemmTest, LargerThanOneCacheBlock) {
-  // Crosses the KC (256) and MC (<=168) boundaries and is large enough to run
-  // multi-threaded; sizes are one past round numbers to leave ragged edges.
+  // Crosses the KC (256; 512 for AVX2 float32) and MC boundaries and is large
+  // enough to run multi-threaded; sizes are one past round numbers to leave
+  // ragged edges.
   check_case<TypeParam>(257, 129, 300, Layout::Row, Layout::Row, Layout::Row, false);
   check_case<TypeParam>(257, 129, 300, Layout::Col, Layout::Col, Layout::Row, true);
   check_case<TypeParam>(200, 257, 513, Layout::Row, Layout::Col, Layout::Col, false);
   check_case<TypeParam>(4, 1000, 300, Layout::Row, Layout::Row, Layout::Row, false);
   check_case<TypeParam>(1000, 4, 300, Layout::Row, Layout::Row, Layout::Row, true);
+}
+
+TYPED_TEST(GemmTest, ColumnsSplitBetweenThreads) {
+  // M, N, K >= 256 with N >= 512: threads take column ranges with private
+  // packing buffers. Ragged edges in every dimension, K beyond two KC slices
+  // (256 or 512), every operand layout, and accumulation.
+  check_case<TypeParam>(301, 777, 1030, Layout::Row, Layout::Row, Layout::Row, false);
+  check_case<TypeParam>(301, 777, 1030, Layout::Col, Layout::Row, Layout::Row, true);
+  check_case<TypeParam>(263, 530, 517, Layout::Row, Layout::Col, Layout::Row, false);
+  check_case<TypeParam>(530, 263, 517, Layout::Row, Layout::Row, Layout::Col, true);
 }
 
 TYPED_TEST(GemmTest, WiderThanNC) {
