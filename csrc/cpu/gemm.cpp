@@ -711,47 +711,51 @@ void gemm_impl(Problem<T> p, const Config<T>& cfg) {
   }
 
   auto pad = [](size_t n) { return (n * sizeof(T) + kAlign - 1) / kAlign * kAlign; };
-#if defined(_OPENMP)
-  if (s.nt > 1 && p.N >= kSplitNMin * s.nt && p.M >= kSplitNMin && p.K >= kSplitNMin) {
-    // Large products: each thread takes its own range of columns and runs
-    // the whole loop nest on it with private packing buffers, so no thread
-    // ever waits for another (the shared-B schedule below has two barriers
-    // per K slice). 1024^2 and 2048^2 on two cores, alternating runs: +1%
-    // against the shared schedule, +3.5% with the deeper split blocking.
-    // The price: a core taken by another process slows its own half, with
-    // no block-stealing to even it out (the load-aware budget still drops
-    // to one thread on a busy machine).
-#pragma omp parallel num_threads(s.nt)
-    {
-      const int nt = omp_get_num_threads();
-      const int tid = omp_get_thread_num();
+  // Large products (decided by the sizes alone, so that the blocking, and
+  // with it every element's summation order, never depends on the thread
+  // count): each thread takes its own range of columns and runs the whole
+  // loop nest on it with private packing buffers, so no thread ever waits
+  // for another (the shared-B schedule below has two barriers per K slice).
+  // 1024^2 and 2048^2 on two cores, alternating runs: +1% against the
+  // shared schedule, +3.5% with the deeper split blocking. The price: a
+  // core taken by another process slows its own half, with no block-stealing
+  // to even it out (the load-aware budget still drops to one thread on a
+  // busy machine).
+  if (p.M >= kSplitNMin && p.K >= kSplitNMin && p.N >= 2 * kSplitNMin) {
+    auto run_columns = [&](int tid, int nt) {
       const int64_t panels = ceil_div(p.N, int64_t(NR));
       const int64_t n0 = NR * (panels * tid / nt), n1 = std::min(p.N, NR * (panels * (tid + 1) / nt));
-      if (n0 < n1) {
-        Problem<T> q = p;
-        q.N = n1 - n0;
-        q.B = p.B + n0 * p.csb;
-        q.C = p.C + n0 * p.csc;
-        Config<T> deep = cfg;
-        deep.MC = cfg.split_MC;
-        deep.KC = cfg.split_KC;
-        Schedule one = s;
-        one.nt = 1;
-        one.split_m = false;
-        one.mc = std::min<int64_t>(deep.MC, round_up(p.M, MR));
-        const int64_t kc = std::min(deep.KC, p.K);
-        const size_t qb = pad(static_cast<size_t>(kc * round_up(std::min(deep.NC, q.N), NR)));
-        const size_t qa = pad(static_cast<size_t>(round_up(one.mc, MR) * kc));
-        const size_t qt = pad(static_cast<size_t>(kc * NR));
-        char* mine = static_cast<char*>(tl_pack_buffer.get(qb + qa + qt));
-        std::atomic<int64_t> own[2] = {{0}, {0}};
-        gemm_thread(q, deep, one, reinterpret_cast<T*>(mine), reinterpret_cast<T*>(mine + qb),
-                    reinterpret_cast<T*>(mine + qb + qa), own, 0, 1);
-      }
+      if (n0 >= n1) return;
+      Problem<T> q = p;
+      q.N = n1 - n0;
+      q.B = p.B + n0 * p.csb;
+      q.C = p.C + n0 * p.csc;
+      Config<T> deep = cfg;
+      deep.MC = cfg.split_MC;
+      deep.KC = cfg.split_KC;
+      Schedule one = s;
+      one.nt = 1;
+      one.split_m = false;
+      one.mc = std::min<int64_t>(deep.MC, round_up(p.M, MR));
+      const int64_t kc = std::min(deep.KC, p.K);
+      const size_t qb = pad(static_cast<size_t>(kc * round_up(std::min(deep.NC, q.N), NR)));
+      const size_t qa = pad(static_cast<size_t>(round_up(one.mc, MR) * kc));
+      const size_t qt = pad(static_cast<size_t>(kc * NR));
+      char* mine = static_cast<char*>(tl_pack_buffer.get(qb + qa + qt));
+      std::atomic<int64_t> own[2] = {{0}, {0}};
+      gemm_thread(q, deep, one, reinterpret_cast<T*>(mine), reinterpret_cast<T*>(mine + qb),
+                  reinterpret_cast<T*>(mine + qb + qa), own, 0, 1);
+    };
+    if (s.nt == 1) {
+      run_columns(0, 1);
+      return;
     }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(s.nt)
+    run_columns(omp_get_thread_num(), omp_get_num_threads());
+#endif
     return;
   }
-#endif
   const int64_t kc_max = std::min(cfg.KC, p.K);
   const int64_t nc_max = round_up(std::min(cfg.NC, p.N), NR);
   const size_t b_elems = s.pack_b ? static_cast<size_t>(kc_max * nc_max) : 0;

@@ -248,3 +248,24 @@ def test_mm_with_transposed_second_operand_gradcheck():
     assert ember.autograd.gradcheck(grad_wrt_m, (a, m))
     bias = ember.randn(6, dtype=ember.float64, requires_grad=True)
     assert ember.autograd.gradcheck(lambda a, m, bias: ember.nn.functional.linear(a, m, bias), (a, m, bias))
+
+
+@pytest.mark.parametrize("shape", [(300, 600, 530), (64, 100, 90), (2, 20, 256)])
+def test_matmul_is_independent_of_thread_count(shape):
+    # The blocking (and so each element's summation order) depends on the
+    # sizes only; threads change who computes what, never the result.
+    m, k, n = shape
+    rng = np.random.default_rng(12)
+    a = ember.from_numpy(rng.standard_normal((m, k)).astype(np.float32))
+    b = ember.from_numpy(rng.standard_normal((k, n)).astype(np.float32))
+    before = ember.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        one = (a @ b).numpy()
+        ember.set_num_threads(2)
+        two = (a @ b).numpy()
+    finally:
+        ember.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_allclose(one, a.numpy().astype(np.float64) @ b.numpy().astype(np.float64), rtol=1e-4,
+                               atol=1e-3)
