@@ -76,8 +76,9 @@ class AlignedBuffer {
 
 thread_local AlignedBuffer tl_pack_buffer;
 
-// M, N and K from which a multi-threaded product splits its columns
-// between threads instead of sharing packed B blocks (gemm_impl).
+// Products with M, K >= kSplitNMin and N >= 2 * kSplitNMin take the
+// column-split schedule and its deeper blocking, on any number of threads
+// (gemm_impl).
 constexpr int64_t kSplitNMin = 256;
 
 // ---------------------------------------------------------------------------
