@@ -125,6 +125,31 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 
 namespace wmma = nvcuda::wmma;
 
+// One ROWS x COLS tile of a matrix, from (r0, c0), into shared memory of
+// row pitch LD, with zeros outside the matrix's rows x cols; 256 threads
+// share the copy. With `vec` (unit column stride, row stride and cols
+// multiples of 8, 16-byte aligned base) each thread moves 8 elements per load.
+template <int ROWS, int COLS, int LD, class T>
+__device__ __forceinline__ void load_tile(T (*dst)[LD], const T* __restrict__ src, int64_t r0, int64_t c0,
+                                          int64_t rows, int64_t cols, int64_t rs, int64_t cs, bool vec, int tid,
+                                          T zero) {
+  if (vec) {
+    for (int e = tid; e < ROWS * COLS / 8; e += 256) {
+      const int r = e / (COLS / 8), c = (e % (COLS / 8)) * 8;
+      const int64_t gr = r0 + r, gc = c0 + c;
+      uint4 v = make_uint4(0, 0, 0, 0);
+      if (gr < rows && gc < cols) v = *reinterpret_cast<const uint4*>(src + gr * rs + gc);
+      *reinterpret_cast<uint4*>(&dst[r][c]) = v;
+    }
+  } else {
+    for (int e = tid; e < ROWS * COLS; e += 256) {
+      const int r = e / COLS, c = e % COLS;
+      const int64_t gr = r0 + r, gc = c0 + c;
+      dst[r][c] = (gr < rows && gc < cols) ? src[gr * rs + gc * cs] : zero;
+    }
+  }
+}
+
 template <class T>
 __global__ void __launch_bounds__(256)
     wmma_gemm_kernel(GemmArgs g, const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C, bool a_vec,
@@ -153,36 +178,8 @@ __global__ void __launch_bounds__(256)
     for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
 
   for (int64_t k0 = 0; k0 < g.K; k0 += BK) {
-    if (a_vec) {  // row-major a, K % 8 == 0, 16-byte aligned: 8 elements per load
-      for (int e = tid; e < BM * BK / 8; e += 256) {
-        const int m = e / (BK / 8), k = (e % (BK / 8)) * 8;
-        const int64_t gm = m0 + m, gk = k0 + k;
-        uint4 v = make_uint4(0, 0, 0, 0);
-        if (gm < g.M && gk < g.K) v = *reinterpret_cast<const uint4*>(A + gm * g.a_rs + gk);
-        *reinterpret_cast<uint4*>(&As[m][k]) = v;
-      }
-    } else {
-      for (int e = tid; e < BM * BK; e += 256) {
-        const int m = e / BK, k = e % BK;
-        const int64_t gm = m0 + m, gk = k0 + k;
-        As[m][k] = (gm < g.M && gk < g.K) ? A[gm * g.a_rs + gk * g.a_cs] : zero;
-      }
-    }
-    if (b_vec) {  // row-major b, N % 8 == 0, aligned
-      for (int e = tid; e < BK * BN / 8; e += 256) {
-        const int k = e / (BN / 8), n = (e % (BN / 8)) * 8;
-        const int64_t gk = k0 + k, gn = n0 + n;
-        uint4 v = make_uint4(0, 0, 0, 0);
-        if (gk < g.K && gn < g.N) v = *reinterpret_cast<const uint4*>(B + gk * g.b_rs + gn);
-        *reinterpret_cast<uint4*>(&Bs[k][n]) = v;
-      }
-    } else {
-      for (int e = tid; e < BK * BN; e += 256) {
-        const int k = e / BN, n = e % BN;
-        const int64_t gk = k0 + k, gn = n0 + n;
-        Bs[k][n] = (gk < g.K && gn < g.N) ? B[gk * g.b_rs + gn * g.b_cs] : zero;
-      }
-    }
+    load_tile<BM, BK, BK + PAD>(As, A, m0, k0, g.M, g.K, g.a_rs, g.a_cs, a_vec, tid, zero);
+    load_tile<BK, BN, BN + PAD>(Bs, B, k0, n0, g.K, g.N, g.b_rs, g.b_cs, b_vec, tid, zero);
     __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < BK; kk += 16) {
