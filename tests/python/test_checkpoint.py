@@ -674,18 +674,24 @@ def test_every_truncation_is_refused(tmp_path):
             ember.load(p)
 
 
-def test_random_corruption_never_crashes():
-    data = bytearray(_valid_ember_file())
-    rng = np.random.default_rng(0)
-    refused = 0
-    for _ in range(3000):
+def _corruptions(data, seed, count):
+    """`count` copies of `data`, each with 1-4 random bytes overwritten and,
+    one time in ten, truncated at a random point."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
         g = bytearray(data)
         for _ in range(int(rng.integers(1, 5))):
             g[int(rng.integers(0, len(g)))] = int(rng.integers(0, 256))
         if rng.random() < 0.1:
             g = g[: int(rng.integers(0, len(g)))]
+        yield bytes(g)
+
+
+def test_random_corruption_never_crashes():
+    refused = 0
+    for g in _corruptions(_valid_ember_file(), seed=0, count=3000):
         try:
-            load_bytes(bytes(g))
+            load_bytes(g)
         except CheckpointError:
             refused += 1
     assert refused > 100
@@ -766,15 +772,8 @@ def test_random_corruption_of_torch_zip_never_escapes(tmp_path):
         with zipfile.ZipFile(p, "w") as z:
             z.writestr("archive/data.pkl", _pickle_tensor_ref("0", 4, (2, 2), (2, 1)))
             z.writestr("archive/data/0", np.arange(4, dtype=np.float32).tobytes())
-    data = p.read_bytes()
-    rng = np.random.default_rng(2)
-    for _ in range(1500):
-        g = bytearray(data)
-        for _ in range(int(rng.integers(1, 5))):
-            g[int(rng.integers(0, len(g)))] = int(rng.integers(0, 256))
-        if rng.random() < 0.1:
-            g = g[: int(rng.integers(0, len(g)))]
+    for g in _corruptions(p.read_bytes(), seed=2, count=1500):
         try:
-            load_bytes(bytes(g))
+            load_bytes(g)
         except CheckpointError:
             pass
