@@ -81,3 +81,16 @@ def compare(fn, arrays, np_dtype=np.float64, noncontig=False, grad_seed=0, check
         assert e.grad.dtype == e.dtype
         np.testing.assert_allclose(to_np(e.grad), to_np(t.grad), err_msg=f"gradient of input {i}", **k)
     return e_out, t_out
+
+
+def d2l_control_flow(a):
+    """D2L 2.5.4: a gradient through Python control flow; d = k * a for a
+    k that depends on a, so a.grad == d / a."""
+    b = a * 2
+    while b.norm() < 1000:
+        b = b * 2
+    if b.sum() > 0:
+        c = b
+    else:
+        c = 100 * b
+    return c
