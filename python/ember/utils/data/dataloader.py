@@ -102,11 +102,16 @@ class DataLoader:
             yield from self.batch_sampler
             return
         indices = self._indices()
+        for start, end in self._batch_bounds(len(indices)):
+            yield indices[start:end]
+
+    def _batch_bounds(self, n):
+        """[start, end) of each batch over n samples (a short last batch
+        unless drop_last)."""
         bs = self.batch_size
-        n = len(indices)
         stop = n - n % bs if self.drop_last else n
         for start in range(0, stop, bs):
-            yield indices[start:start + bs]
+            yield start, min(start + bs, n)
 
     def __iter__(self):
         if self.batch_size is None and self.batch_sampler is None:
@@ -137,11 +142,8 @@ class DataLoader:
         of the shuffled permutation as the index. Equal to default_collate
         of the individual samples."""
         n = len(self.dataset)
-        bs = self.batch_size
-        stop = n - n % bs if self.drop_last else n
         order = ember.randperm(n) if self.shuffle else None
-        for start in range(0, stop, bs):
-            end = min(start + bs, n)
+        for start, end in self._batch_bounds(n):
             if order is None:
                 # A copy, as collating would make: an in-place change to the
                 # batch must not reach the dataset.
