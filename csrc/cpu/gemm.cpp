@@ -14,6 +14,8 @@
 // may auto-vectorise. The choice is made at run time from CPUID.
 #include "gemm.h"
 
+#include "cpu_features.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -357,13 +359,6 @@ __attribute__((target("avx2,fma"))) void pack_b16_colmajor_f32_avx2(float* dst, 
     for (int j = 0; j < 16; ++j) dst[p * 16 + j] = B[j * csb + p];
 }
 
-bool cpu_has_avx2_fma() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
-#else
-bool cpu_has_avx2_fma() { return false; }
 #endif  // EMBER_GEMM_X86
 
 // ---------------------------------------------------------------------------

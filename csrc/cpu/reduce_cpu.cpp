@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../error.h"
+#include "cpu_features.h"
 #include "dispatch.h"
 #include "kernels.h"
 #include "loops.h"
@@ -43,7 +44,6 @@ __attribute__((always_inline)) inline T sum_block(const T* x, int64_t n) {
 // interleaved: 0.98-1.04x -> 1.06-1.08x).
 __attribute__((target("avx2"))) float sum_block_avx2(const float* x, int64_t n) { return sum_block<float>(x, n); }
 __attribute__((target("avx2"))) double sum_block_avx2(const double* x, int64_t n) { return sum_block<double>(x, n); }
-const bool kHasAvx2 = __builtin_cpu_supports("avx2");
 #endif
 
 template <typename T>
@@ -59,7 +59,8 @@ struct SumOp {
     }
 #if defined(__x86_64__) && defined(__GNUC__)
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-      if (kHasAvx2) return sum_block_avx2(x, n);
+      static const bool has_avx2 = cpu_has_avx2();
+      if (has_avx2) return sum_block_avx2(x, n);
     }
 #endif
     return sum_block<T>(x, n);
