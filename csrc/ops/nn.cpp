@@ -122,8 +122,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
     Tensor smooth = neg(sum(w ? mul(lsm, unsqueeze(w, 0)) : lsm, {1}, false));
     losses = add(mul_scalar(losses, 1.0 - label_smoothing), mul_scalar(smooth, label_smoothing / double(c)));
   }
-  Tensor zero = zeros({}, losses->dtype, losses->device());
   if (valid) {
+    Tensor zero = zeros({}, losses->dtype, losses->device());
     losses = where(valid, losses, zero);
     if (sample_weight) sample_weight = where(valid, sample_weight, zero);
   }
