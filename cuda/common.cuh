@@ -34,6 +34,9 @@ void check_launch(const char* kernel_name, const char* file, int line);
 // the caching allocator's reuse stream-ordered without events.
 inline cudaStream_t stream() { return 0; }
 
+// Throws a clear error unless `device` is a visible CUDA device index.
+void check_index(int device);
+
 // Makes `device` current for a scope, restoring the previous one.
 struct DeviceGuard {
   int prev = -1;

@@ -32,6 +32,7 @@ void check_launch(const char* kernel_name, const char* file, int line) {
 }
 
 DeviceGuard::DeviceGuard(int device) {
+  check_index(device);  // "cuda:7" on a one-GPU machine: say so, not "invalid device ordinal"
   EMBER_CUDA_CHECK(cudaGetDevice(&prev));
   if (prev != device) EMBER_CUDA_CHECK(cudaSetDevice(device));
 }
@@ -170,14 +171,14 @@ const Probe& probe() {
   return p;
 }
 
+}  // namespace
+
 void check_index(int device) {
   const int n = probe().count;
   EMBER_CHECK(n > 0, Error, "no CUDA device is available (", probe().why, ")");
   EMBER_CHECK(device >= 0 && device < n, Error, "invalid CUDA device index ", device, ": ", n,
               " device(s) are visible");
 }
-
-}  // namespace
 }  // namespace cuda
 
 bool register_cuda_backend() {
