@@ -4,11 +4,15 @@
 //   float32   sgemm_kernel: shared-memory tiles of BMxBK and BKxBN, each of
 //             256 threads accumulating a TMxTN block in registers (outer
 //             products from float4 shared loads), next tiles prefetched into
-//             registers while the current one is multiplied. 128x128 tiles,
+//             registers while the current one is multiplied (as float4s when
+//             both operands are row-major and aligned). 128x128 tiles,
 //             64x64 when the grid would not fill the GPU.
-//   f16/bf16  wmma_gemm_kernel: tensor cores through WMMA (mma.sync),
-//             16x16x16 fragments, float32 accumulation, 128x128x32 tiles over
-//             8 warps (64x32 per warp), 16-byte loads for row-major operands.
+//   f16/bf16  tensor cores through WMMA (mma.sync), 16x16x16 fragments,
+//             float32 accumulation, 128x128x32 tiles over 8 warps (64x32 per
+//             warp). wmma_async_gemm_kernel when both operands' tiles can be
+//             copied in 16-byte chunks (row- or column-major): cp.async,
+//             three stages deep. Otherwise wmma_gemm_kernel, which loads each
+//             tile synchronously.
 //   others    tiled_gemm_kernel: a plain 16x16 shared-memory tiling (float64
 //             and integers; accumulates in double / int64).
 // Every kernel handles ragged edges with bounds checks, so odd sizes work.
@@ -30,14 +34,28 @@ struct GemmArgs {
 
 // ---------------- float32: register-blocked SGEMM ----------------
 
-template <int BM, int BN, int BK, int TM, int TN>
-__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+// Row (or column) of the tile that a thread's i-th accumulator covers. With
+// 8 per thread they come as two groups of 4, half a tile apart: the float4
+// reads of the shared tiles of a quarter warp then hit distinct banks.
+template <int TILE, int T_PER>
+__device__ __forceinline__ int sgemm_slot(int t, int i) {
+  if constexpr (T_PER == 8) return (i / 4) * (TILE / 2) + t * 4 + i % 4;
+  else return t * T_PER + i;
+}
+
+// VEC: A has unit column stride and B unit column stride, both with row
+// strides, K and N multiples of 4 and 16-byte aligned bases, so each thread
+// fetches its share of a tile as float4s.
+template <int BM, int BN, int BK, int TM, int TN, bool VEC>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN), 1)
     sgemm_kernel(GemmArgs g, const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C) {
   constexpr int NT = (BM / TM) * (BN / TN);
   constexpr int A_PER = BM * BK / NT;
   constexpr int B_PER = BK * BN / NT;
+  constexpr int APAD = 4;  // As is stored k-major; the pad spreads the transposing stores over the banks
   static_assert(A_PER >= 1 && B_PER >= 1, "tile too small for the thread count");
-  __shared__ __align__(16) float As[BK][BM];
+  static_assert(!VEC || (A_PER % 4 == 0 && B_PER % 4 == 0), "vector loads need 4 elements per thread");
+  __shared__ __align__(16) float As[BK][BM + APAD];
   __shared__ __align__(16) float Bs[BK][BN];
 
   const int tid = threadIdx.x;
@@ -53,37 +71,74 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 
   float ra[A_PER], rb[B_PER];
   auto load_tiles = [&](int64_t k0) {
+    if constexpr (VEC) {
 #pragma unroll
-    for (int i = 0; i < A_PER; ++i) {
-      const int e = tid + i * NT;
-      const int m = a_k_fast ? e / BK : e % BM;
-      const int k = a_k_fast ? e % BK : e / BM;
-      const int64_t gm = m0 + m, gk = k0 + k;
-      ra[i] = (gm < g.M && gk < g.K) ? A[gm * g.a_rs + gk * g.a_cs] : 0.f;
-    }
+      for (int i = 0; i < A_PER / 4; ++i) {
+        const int e = tid + i * NT;  // float4 index in the BM x BK tile
+        const int m = e / (BK / 4), k = (e % (BK / 4)) * 4;
+        const int64_t gm = m0 + m, gk = k0 + k;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (gm < g.M && gk < g.K) v = *reinterpret_cast<const float4*>(A + gm * g.a_rs + gk);
+        ra[4 * i] = v.x, ra[4 * i + 1] = v.y, ra[4 * i + 2] = v.z, ra[4 * i + 3] = v.w;
+      }
 #pragma unroll
-    for (int i = 0; i < B_PER; ++i) {
-      const int e = tid + i * NT;
-      const int n = b_n_fast ? e % BN : e / BK;
-      const int k = b_n_fast ? e / BN : e % BK;
-      const int64_t gk = k0 + k, gn = n0 + n;
-      rb[i] = (gk < g.K && gn < g.N) ? B[gk * g.b_rs + gn * g.b_cs] : 0.f;
+      for (int i = 0; i < B_PER / 4; ++i) {
+        const int e = tid + i * NT;  // float4 index in the BK x BN tile
+        const int k = e / (BN / 4), n = (e % (BN / 4)) * 4;
+        const int64_t gk = k0 + k, gn = n0 + n;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (gk < g.K && gn < g.N) v = *reinterpret_cast<const float4*>(B + gk * g.b_rs + gn);
+        rb[4 * i] = v.x, rb[4 * i + 1] = v.y, rb[4 * i + 2] = v.z, rb[4 * i + 3] = v.w;
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < A_PER; ++i) {
+        const int e = tid + i * NT;
+        const int m = a_k_fast ? e / BK : e % BM;
+        const int k = a_k_fast ? e % BK : e / BM;
+        const int64_t gm = m0 + m, gk = k0 + k;
+        ra[i] = (gm < g.M && gk < g.K) ? A[gm * g.a_rs + gk * g.a_cs] : 0.f;
+      }
+#pragma unroll
+      for (int i = 0; i < B_PER; ++i) {
+        const int e = tid + i * NT;
+        const int n = b_n_fast ? e % BN : e / BK;
+        const int k = b_n_fast ? e / BN : e % BK;
+        const int64_t gk = k0 + k, gn = n0 + n;
+        rb[i] = (gk < g.K && gn < g.N) ? B[gk * g.b_rs + gn * g.b_cs] : 0.f;
+      }
     }
   };
   auto store_tiles = [&]() {
+    if constexpr (VEC) {
 #pragma unroll
-    for (int i = 0; i < A_PER; ++i) {
-      const int e = tid + i * NT;
-      const int m = a_k_fast ? e / BK : e % BM;
-      const int k = a_k_fast ? e % BK : e / BM;
-      As[k][m] = ra[i];
-    }
+      for (int i = 0; i < A_PER / 4; ++i) {
+        const int e = tid + i * NT;
+        const int m = e / (BK / 4), k = (e % (BK / 4)) * 4;
 #pragma unroll
-    for (int i = 0; i < B_PER; ++i) {
-      const int e = tid + i * NT;
-      const int n = b_n_fast ? e % BN : e / BK;
-      const int k = b_n_fast ? e / BN : e % BK;
-      Bs[k][n] = rb[i];
+        for (int j = 0; j < 4; ++j) As[k + j][m] = ra[4 * i + j];
+      }
+#pragma unroll
+      for (int i = 0; i < B_PER / 4; ++i) {
+        const int e = tid + i * NT;
+        const int k = e / (BN / 4), n = (e % (BN / 4)) * 4;
+        *reinterpret_cast<float4*>(&Bs[k][n]) = make_float4(rb[4 * i], rb[4 * i + 1], rb[4 * i + 2], rb[4 * i + 3]);
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < A_PER; ++i) {
+        const int e = tid + i * NT;
+        const int m = a_k_fast ? e / BK : e % BM;
+        const int k = a_k_fast ? e % BK : e / BM;
+        As[k][m] = ra[i];
+      }
+#pragma unroll
+      for (int i = 0; i < B_PER; ++i) {
+        const int e = tid + i * NT;
+        const int n = b_n_fast ? e % BN : e / BK;
+        const int k = b_n_fast ? e / BN : e % BK;
+        Bs[k][n] = rb[i];
+      }
     }
   };
 
@@ -97,9 +152,11 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
 #pragma unroll
     for (int k = 0; k < BK; ++k) {
 #pragma unroll
-      for (int i = 0; i < TM; i += 4) *reinterpret_cast<float4*>(&fa[i]) = *reinterpret_cast<const float4*>(&As[k][ty * TM + i]);
+      for (int i = 0; i < TM; i += 4)
+        *reinterpret_cast<float4*>(&fa[i]) = *reinterpret_cast<const float4*>(&As[k][sgemm_slot<BM, TM>(ty, i)]);
 #pragma unroll
-      for (int j = 0; j < TN; j += 4) *reinterpret_cast<float4*>(&fb[j]) = *reinterpret_cast<const float4*>(&Bs[k][tx * TN + j]);
+      for (int j = 0; j < TN; j += 4)
+        *reinterpret_cast<float4*>(&fb[j]) = *reinterpret_cast<const float4*>(&Bs[k][sgemm_slot<BN, TN>(tx, j)]);
 #pragma unroll
       for (int i = 0; i < TM; ++i)
 #pragma unroll
@@ -109,11 +166,11 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
   }
 #pragma unroll
   for (int i = 0; i < TM; ++i) {
-    const int64_t gm = m0 + ty * TM + i;
+    const int64_t gm = m0 + sgemm_slot<BM, TM>(ty, i);
     if (gm >= g.M) continue;
 #pragma unroll
     for (int j = 0; j < TN; ++j) {
-      const int64_t gn = n0 + tx * TN + j;
+      const int64_t gn = n0 + sgemm_slot<BN, TN>(tx, j);
       if (gn >= g.N) continue;
       float* p = C + gm * g.o_rs + gn * g.o_cs;
       *p = g.accumulate ? *p + acc[i][j] : acc[i][j];
@@ -221,6 +278,188 @@ __global__ void __launch_bounds__(256)
 #endif
 }
 
+// ---------------- float16 / bfloat16: pipelined tensor-core GEMM ----------------
+//
+// For operands whose tiles are rows of 16-byte chunks in memory (each of A
+// and B has a unit-stride dim, either one, with the other strides, that
+// dim's extent and the base 16-byte aligned): tiles are copied global ->
+// shared with cp.async, STAGES deep, so the next tiles are in flight while
+// the tensor cores work on the current one. Same 128x128x32 tiles and warp
+// layout as wmma_gemm_kernel.
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const int src_bytes = valid ? 16 : 0;  // 0: nothing is read, the 16 bytes are zero-filled
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// A ROWS x COLS tile from (r0, c0) of a rows x cols matrix with unit column
+// stride and row stride rs, into shared memory of row pitch LD; zeros outside.
+template <int ROWS, int COLS, int LD, class T>
+__device__ __forceinline__ void copy_tile_async(T* dst, const T* __restrict__ src, int64_t r0, int64_t c0,
+                                                int64_t rows, int64_t cols, int64_t rs, int tid) {
+#pragma unroll
+  for (int e = tid; e < ROWS * COLS / 8; e += 256) {
+    const int r = e / (COLS / 8), c = (e % (COLS / 8)) * 8;
+    const int64_t gr = r0 + r, gc = c0 + c;
+    const bool valid = gr < rows && gc < cols;
+    cp_async16(dst + r * LD + c, valid ? src + gr * rs + gc : src, valid);
+  }
+}
+
+template <class T, bool A_ROW, bool B_ROW>
+struct AsyncGemmShape {
+  static constexpr int BM = 128, BN = 128, BK = 32, PAD = 8, STAGES = 3;
+  // Row-major A is stored [BM][BK+PAD], column-major A [BK][BM+PAD]; likewise B.
+  static constexpr int A_LD = A_ROW ? BK + PAD : BM + PAD;
+  static constexpr int B_LD = B_ROW ? BN + PAD : BK + PAD;
+  static constexpr int A_ELEMS = A_ROW ? BM * A_LD : BK * A_LD;
+  static constexpr int B_ELEMS = B_ROW ? BK * B_LD : BN * B_LD;
+  static constexpr size_t kSmemBytes = size_t(STAGES) * (A_ELEMS + B_ELEMS) * sizeof(T);
+};
+
+template <class T, bool A_ROW, bool B_ROW>
+// Two blocks per SM (2 x 61 KB of shared memory fit; the cap of 128
+// registers spills a few words): 4096-8192² bf16 went from 120-129 to
+// 151-158 TFLOP/s on an H100 against one block per SM.
+__global__ void __launch_bounds__(256, 2)
+    wmma_async_gemm_kernel(GemmArgs g, const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  using S = AsyncGemmShape<T, A_ROW, B_ROW>;
+  constexpr int BM = S::BM, BN = S::BN, BK = S::BK, STAGES = S::STAGES;
+  constexpr int WM = 64, WN = 32;  // per-warp tile: 4 x 2 fragments
+  using LayoutA = typename std::conditional<A_ROW, wmma::row_major, wmma::col_major>::type;
+  using LayoutB = typename std::conditional<B_ROW, wmma::row_major, wmma::col_major>::type;
+  // Every fragment pointer below is a multiple of 32 bytes from this base, as WMMA requires.
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  T* As = reinterpret_cast<T*>(smem_raw);
+  T* Bs = As + STAGES * S::A_ELEMS;
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int wm = warp / 4, wn = warp % 4;  // 2 x 4 warps
+  const int64_t m0 = int64_t(blockIdx.y) * BM, n0 = int64_t(blockIdx.x) * BN;
+  A += blockIdx.z * g.a_bs;
+  B += blockIdx.z * g.b_bs;
+  C += blockIdx.z * g.o_bs;
+
+  auto issue = [&](int kt, int stage) {
+    const int64_t k0 = int64_t(kt) * BK;
+    T* as = As + stage * S::A_ELEMS;
+    T* bs = Bs + stage * S::B_ELEMS;
+    if constexpr (A_ROW) copy_tile_async<BM, BK, S::A_LD>(as, A, m0, k0, g.M, g.K, g.a_rs, tid);
+    else copy_tile_async<BK, BM, S::A_LD>(as, A, k0, m0, g.K, g.M, g.a_cs, tid);
+    if constexpr (B_ROW) copy_tile_async<BK, BN, S::B_LD>(bs, B, k0, n0, g.K, g.N, g.b_rs, tid);
+    else copy_tile_async<BN, BK, S::B_LD>(bs, B, n0, k0, g.N, g.K, g.b_cs, tid);
+  };
+
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
+
+  const int KT = static_cast<int>(ceil_div(g.K, int64_t(BK)));
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < KT) issue(s, s);
+    cp_async_commit();  // an empty group past the end keeps the wait counts right
+  }
+  for (int kt = 0; kt < KT; ++kt) {
+    cp_async_wait<STAGES - 2>();  // this thread's copies of tile kt have landed
+    __syncthreads();              // everyone's have, and nobody still reads the stage refilled next
+    if (kt + STAGES - 1 < KT) issue(kt + STAGES - 1, (kt + STAGES - 1) % STAGES);
+    cp_async_commit();
+    const T* as = As + (kt % STAGES) * S::A_ELEMS;
+    const T* bs = Bs + (kt % STAGES) * S::B_ELEMS;
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, LayoutA> fa[4];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, LayoutB> fb[2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int m = wm * WM + i * 16;
+        wmma::load_matrix_sync(fa[i], A_ROW ? as + m * S::A_LD + kk : as + kk * S::A_LD + m, S::A_LD);
+      }
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int n = wn * WN + j * 16;
+        wmma::load_matrix_sync(fb[j], B_ROW ? bs + kk * S::B_LD + n : bs + n * S::B_LD + kk, S::B_LD);
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();  // the pipeline's shared memory becomes the epilogue's scratch
+  float* scratch = reinterpret_cast<float*>(smem_raw) + warp * 256;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      wmma::store_matrix_sync(scratch, acc[i][j], 16, wmma::mem_row_major);
+      __syncwarp();
+      for (int e = lane; e < 256; e += 32) {
+        const int64_t gm = m0 + wm * WM + i * 16 + e / 16, gn = n0 + wn * WN + j * 16 + e % 16;
+        if (gm < g.M && gn < g.N) {
+          T* p = C + gm * g.o_rs + gn * g.o_cs;
+          float v = scratch[e];
+          if (g.accumulate) v += widen(*p);
+          *p = narrow<T>(v);
+        }
+      }
+      __syncwarp();
+    }
+  }
+#else
+  __trap();  // built for an architecture without cp.async and bf16 tensor cores
+#endif
+}
+
+// One operand's tiles can be copied in 16-byte chunks along the dim with
+// unit stride `unit` when the other stride, that dim's extent, the batch
+// stride and the base allow it.
+template <class T>
+bool chunks_of_16_bytes(const T* base, int64_t unit, int64_t other, int64_t extent, int64_t batch_stride) {
+  constexpr int64_t kPer = 16 / sizeof(T);
+  return unit == 1 && other % kPer == 0 && extent % kPer == 0 && batch_stride % kPer == 0 &&
+         reinterpret_cast<uintptr_t>(base) % 16 == 0;
+}
+
+template <class T, bool A_ROW, bool B_ROW>
+void launch_wmma_async(const GemmArgs& g, int64_t batch, const T* a, const T* b, T* c) {
+  using S = AsyncGemmShape<T, A_ROW, B_ROW>;
+  auto kernel = wmma_async_gemm_kernel<T, A_ROW, B_ROW>;
+  // More than the default 48 KB of shared memory must be asked for.
+  EMBER_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(S::kSmemBytes)));
+  dim3 grid(static_cast<unsigned>(ceil_div(g.N, int64_t(S::BN))), static_cast<unsigned>(ceil_div(g.M, int64_t(S::BM))),
+            static_cast<unsigned>(batch));
+  kernel<<<grid, 256, S::kSmemBytes, stream()>>>(g, a, b, c);
+  EMBER_CUDA_LAUNCH_CHECK("wmma_async_gemm_kernel");
+}
+
+// Picks the pipelined kernel for the operands' layouts, or returns false.
+template <class T>
+bool try_wmma_async(const GemmArgs& g, int64_t batch, const T* a, const T* b, T* c) {
+  const bool a_row = chunks_of_16_bytes(a, g.a_cs, g.a_rs, g.K, g.a_bs);
+  const bool a_col = !a_row && chunks_of_16_bytes(a, g.a_rs, g.a_cs, g.M, g.a_bs);
+  const bool b_row = chunks_of_16_bytes(b, g.b_cs, g.b_rs, g.N, g.b_bs);
+  const bool b_col = !b_row && chunks_of_16_bytes(b, g.b_rs, g.b_cs, g.K, g.b_bs);
+  if (!(a_row || a_col) || !(b_row || b_col)) return false;
+  if (a_row && b_row) launch_wmma_async<T, true, true>(g, batch, a, b, c);
+  else if (a_row) launch_wmma_async<T, true, false>(g, batch, a, b, c);
+  else if (b_row) launch_wmma_async<T, false, true>(g, batch, a, b, c);
+  else launch_wmma_async<T, false, false>(g, batch, a, b, c);
+  return true;
+}
+
 // ---------------- float64 / integers: plain tiling ----------------
 
 template <class T, class A>
@@ -274,7 +513,13 @@ template <int BM, int BN, int TM, int TN>
 void launch_sgemm(const GemmArgs& g, int64_t batch, const float* a, const float* b, float* c) {
   dim3 grid(static_cast<unsigned>(ceil_div(g.N, BN)), static_cast<unsigned>(ceil_div(g.M, BM)),
             static_cast<unsigned>(batch));
-  sgemm_kernel<BM, BN, 8, TM, TN><<<grid, (BM / TM) * (BN / TN), 0, stream()>>>(g, a, b, c);
+  constexpr int kThreads = (BM / TM) * (BN / TN);
+  constexpr bool kCanVec = (BM * 8 / kThreads) % 4 == 0 && (BN * 8 / kThreads) % 4 == 0;
+  const bool vec = g.a_cs == 1 && g.b_cs == 1 && g.K % 4 == 0 && g.N % 4 == 0 && g.a_rs % 4 == 0 &&
+                   g.b_rs % 4 == 0 && g.a_bs % 4 == 0 && g.b_bs % 4 == 0 &&
+                   reinterpret_cast<uintptr_t>(a) % 16 == 0 && reinterpret_cast<uintptr_t>(b) % 16 == 0;
+  if (kCanVec && vec) sgemm_kernel<BM, BN, 8, TM, TN, kCanVec><<<grid, kThreads, 0, stream()>>>(g, a, b, c);
+  else sgemm_kernel<BM, BN, 8, TM, TN, false><<<grid, kThreads, 0, stream()>>>(g, a, b, c);
   EMBER_CUDA_LAUNCH_CHECK("sgemm_kernel");
 }
 
@@ -319,6 +564,7 @@ void matmul_cuda(const Tensor& out, const Tensor& a, const Tensor& b, bool accum
         if constexpr (IsHalfLike<T>::value) {
           launch_in_chunks(g, batch, 128, data_ptr<T>(a), data_ptr<T>(b), data_ptr<T>(out),
                            [](const GemmArgs& gc, int64_t nz, const T* pa, const T* pb, T* pc) {
+            if (try_wmma_async(gc, nz, pa, pb, pc)) return;
             const bool a_vec = gc.a_cs == 1 && gc.K % 8 == 0 && gc.a_rs % 8 == 0 && gc.a_bs % 8 == 0 &&
                                reinterpret_cast<uintptr_t>(pa) % 16 == 0;
             const bool b_vec = gc.b_cs == 1 && gc.N % 8 == 0 && gc.b_rs % 8 == 0 && gc.b_bs % 8 == 0 &&

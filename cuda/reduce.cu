@@ -92,6 +92,45 @@ struct ReduceArgs {
   bool inner_contig;   // reduced dims walk memory with stride 1
 };
 
+// Sixteen bytes of T, for one vector load per thread.
+template <class T>
+struct alignas(16) Vec16 {
+  T v[16 / sizeof(T)];
+};
+
+// Combines p[threadIdx.x], p[threadIdx.x + blockDim.x], ... into acc. The
+// limit is memory bandwidth, so each thread keeps two 16-byte loads in flight
+// per step when p is 16-byte aligned (always true for a whole contiguous
+// tensor); the elements past the last full vector go one at a time.
+template <class T, class A>
+__device__ __forceinline__ A reduce_contiguous(ReduceOp op, const T* __restrict__ p, int64_t n, A acc) {
+  constexpr int V = 16 / sizeof(T);
+  int64_t scalar_from = 0;
+  if (V > 1 && reinterpret_cast<uintptr_t>(p) % 16 == 0) {
+    const Vec16<T>* pv = reinterpret_cast<const Vec16<T>*>(p);
+    const int64_t nv = n / V, step = blockDim.x;
+    A acc1 = reduce_start<A>(op);
+    int64_t i = threadIdx.x;
+    for (; i + step < nv; i += 2 * step) {
+      const Vec16<T> x = pv[i], y = pv[i + step];
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        acc = reduce_combine(op, acc, static_cast<A>(widen(x.v[k])));
+        acc1 = reduce_combine(op, acc1, static_cast<A>(widen(y.v[k])));
+      }
+    }
+    if (i < nv) {
+      const Vec16<T> x = pv[i];
+#pragma unroll
+      for (int k = 0; k < V; ++k) acc = reduce_combine(op, acc, static_cast<A>(widen(x.v[k])));
+    }
+    acc = reduce_combine(op, acc, acc1);
+    scalar_from = nv * V;
+  }
+  for (int64_t r = scalar_from + threadIdx.x; r < n; r += blockDim.x) acc = reduce_combine(op, acc, load_acc<T, A>(p + r));
+  return acc;
+}
+
 template <class T, class O, class A>
 __global__ void reduce_block_kernel(ReduceOp op, ReduceArgs p, const T* __restrict__ in, O* __restrict__ out,
                                     A* __restrict__ partial) {
@@ -104,7 +143,7 @@ __global__ void reduce_block_kernel(ReduceOp op, ReduceArgs p, const T* __restri
   const int64_t r1 = r0 + p.chunk < p.R ? r0 + p.chunk : p.R;
   A acc = reduce_start<A>(op);
   if (p.inner_contig) {
-    for (int64_t r = r0 + threadIdx.x; r < r1; r += blockDim.x) acc = reduce_combine(op, acc, load_acc<T, A>(base + r));
+    acc = reduce_contiguous<T, A>(op, base + r0, r1 - r0, acc);
   } else {
     for (int64_t r = r0 + threadIdx.x; r < r1; r += blockDim.x)
       acc = reduce_combine(op, acc, load_acc<T, A>(base + p.inner.offset(r, 0)));
@@ -128,7 +167,25 @@ __global__ void reduce_thread_kernel(ReduceOp op, ReduceArgs p, const T* __restr
   const int64_t r0 = split * p.chunk;
   const int64_t r1 = r0 + p.chunk < p.R ? r0 + p.chunk : p.R;
   A acc = reduce_start<A>(op);
-  for (int64_t r = r0; r < r1; ++r) acc = reduce_combine(op, acc, load_acc<T, A>(base + p.inner.offset(r, 0)));
+  if (p.inner.ndim == 1) {
+    // One strided reduced dim (sum over dim 0 of a matrix): neighbouring
+    // threads read neighbouring columns, and four independent partial
+    // results keep four loads in flight per thread.
+    const int64_t stride = p.inner.strides[0][0];
+    const T* q = base + r0 * stride;
+    A acc1 = acc, acc2 = acc, acc3 = acc;
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4, q += 4 * stride) {
+      acc = reduce_combine(op, acc, load_acc<T, A>(q));
+      acc1 = reduce_combine(op, acc1, load_acc<T, A>(q + stride));
+      acc2 = reduce_combine(op, acc2, load_acc<T, A>(q + 2 * stride));
+      acc3 = reduce_combine(op, acc3, load_acc<T, A>(q + 3 * stride));
+    }
+    for (; r < r1; ++r, q += stride) acc = reduce_combine(op, acc, load_acc<T, A>(q));
+    acc = reduce_combine(op, reduce_combine(op, acc, acc1), reduce_combine(op, acc2, acc3));
+  } else {
+    for (int64_t r = r0; r < r1; ++r) acc = reduce_combine(op, acc, load_acc<T, A>(base + p.inner.offset(r, 0)));
+  }
   if (gridDim.y == 1) out[off[0]] = narrow<O>(acc);
   else partial[int64_t(split) * p.num_out + o] = acc;
 }
@@ -141,6 +198,62 @@ __global__ void reduce_finalize_kernel(ReduceOp op, ReduceArgs p, int splits, co
   A acc = partial[o];
   for (int s = 1; s < splits; ++s) acc = reduce_combine(op, acc, partial[int64_t(s) * p.num_out + o]);
   out[p.outer.offset(o, 0)] = narrow<O>(acc);
+}
+
+// Few outputs, many splits (a whole-tensor sum: one output, ~1000 partial
+// results): a block per output combines its partials in parallel.
+template <class O, class A>
+__global__ void reduce_finalize_block_kernel(ReduceOp op, ReduceArgs p, int splits, const A* __restrict__ partial,
+                                             O* __restrict__ out) {
+  const int64_t o = blockIdx.x;
+  A acc = reduce_start<A>(op);
+  for (int s = threadIdx.x; s < splits; s += blockDim.x) acc = reduce_combine(op, acc, partial[int64_t(s) * p.num_out + o]);
+  acc = block_reduce(op, acc);
+  if (threadIdx.x == 0) out[p.outer.offset(o, 0)] = narrow<O>(acc);
+}
+
+// Thread mode for the common column reduction (one kept dim with unit input
+// stride, one reduced dim whose stride keeps 16-byte alignment, e.g. sum over
+// dim 0 of a matrix): each thread owns the 16 / sizeof(T) neighbouring
+// outputs of one vector load and keeps four rows' loads in flight.
+template <class T, class O, class A>
+__global__ void reduce_columns_vec_kernel(ReduceOp op, ReduceArgs p, const T* __restrict__ in, O* __restrict__ out,
+                                          A* __restrict__ partial) {
+  constexpr int V = 16 / sizeof(T);
+  constexpr int ROWS = 4;
+  const int64_t o = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * V;
+  if (o >= p.num_out) return;
+  const int split = blockIdx.y;
+  const int64_t stride = p.inner.strides[0][0];
+  const int64_t r0 = split * p.chunk;
+  const int64_t r1 = r0 + p.chunk < p.R ? r0 + p.chunk : p.R;
+  A acc[ROWS][V];
+#pragma unroll
+  for (int j = 0; j < ROWS; ++j)
+#pragma unroll
+    for (int k = 0; k < V; ++k) acc[j][k] = reduce_start<A>(op);
+  const T* q = in + o + r0 * stride;
+  int64_t r = r0;
+  for (; r + ROWS <= r1; r += ROWS, q += ROWS * stride) {
+    Vec16<T> x[ROWS];
+#pragma unroll
+    for (int j = 0; j < ROWS; ++j) x[j] = *reinterpret_cast<const Vec16<T>*>(q + j * stride);
+#pragma unroll
+    for (int j = 0; j < ROWS; ++j)
+#pragma unroll
+      for (int k = 0; k < V; ++k) acc[j][k] = reduce_combine(op, acc[j][k], static_cast<A>(widen(x[j].v[k])));
+  }
+  for (; r < r1; ++r, q += stride) {
+    const Vec16<T> x = *reinterpret_cast<const Vec16<T>*>(q);
+#pragma unroll
+    for (int k = 0; k < V; ++k) acc[0][k] = reduce_combine(op, acc[0][k], static_cast<A>(widen(x.v[k])));
+  }
+#pragma unroll
+  for (int k = 0; k < V; ++k) {
+    const A v = reduce_combine(op, reduce_combine(op, acc[0][k], acc[1][k]), reduce_combine(op, acc[2][k], acc[3][k]));
+    if (gridDim.y == 1) out[(o + k) * p.outer.strides[0][0]] = narrow<O>(v);
+    else partial[int64_t(split) * p.num_out + o + k] = v;
+  }
 }
 
 template <class T, class O, class A>
@@ -179,12 +292,18 @@ void reduce_typed(ReduceOp op, const Tensor& out, const Tensor& in) {
     return;
   }
   p.inner_contig = p.inner.ndim == 0 || (p.inner.ndim == 1 && p.inner.strides[0][0] == 1);
+  const T* pi = data_ptr<T>(in);
   const int64_t target_blocks = int64_t(sm_count()) * 8;
   const bool block_mode = (p.inner_contig && p.R >= 64) || (p.num_out < 4 * int64_t(sm_count()) && p.R >= 1024);
-  int64_t blocks_x = block_mode ? p.num_out : ceil_div(p.num_out, kThreads);
+  constexpr int V = 16 / sizeof(T);
+  const bool columns_vec = !block_mode && sizeof(T) >= 2 && sizeof(T) <= 8 && p.outer.ndim == 1 &&
+                           p.outer.strides[1][0] == 1 && p.inner.ndim == 1 && p.num_out % V == 0 &&
+                           p.inner.strides[0][0] % V == 0 && reinterpret_cast<uintptr_t>(pi) % 16 == 0;
+  const int64_t threads_x = columns_vec ? p.num_out / V : p.num_out;
+  int64_t blocks_x = block_mode ? p.num_out : ceil_div(threads_x, kThreads);
   // Split the reduced range when the outputs alone do not fill the GPU, but
   // keep at least a few thousand elements per block.
-  int64_t min_chunk = block_mode ? 4096 : 256;
+  int64_t min_chunk = block_mode ? 4096 : columns_vec ? 32 : 256;
   int64_t splits = 1;
   if (blocks_x < target_blocks) {
     splits = target_blocks / blocks_x;
@@ -193,9 +312,10 @@ void reduce_typed(ReduceOp op, const Tensor& out, const Tensor& in) {
     if (splits > 65535) splits = 65535;
     if (splits < 1) splits = 1;
   }
-  p.chunk = ceil_div(p.R, splits);
+  // Chunks in multiples of 16 elements, so that every split of a contiguous
+  // range starts on a 16-byte boundary and can use vector loads.
+  p.chunk = ceil_div(ceil_div(p.R, splits), int64_t(16)) * 16;
   splits = ceil_div(p.R, p.chunk);
-  const T* pi = data_ptr<T>(in);
   std::unique_ptr<Workspace> ws;
   A* partial = nullptr;
   if (splits > 1) {
@@ -207,14 +327,25 @@ void reduce_typed(ReduceOp op, const Tensor& out, const Tensor& in) {
   if (block_mode) {
     reduce_block_kernel<T, O, A><<<grid, kThreads, 0, stream()>>>(op, p, pi, po, partial);
     EMBER_CUDA_LAUNCH_CHECK("reduce_block_kernel");
+  } else if (columns_vec) {
+    if constexpr (sizeof(T) >= 2 && sizeof(T) <= 8) {
+      reduce_columns_vec_kernel<T, O, A><<<grid, kThreads, 0, stream()>>>(op, p, pi, po, partial);
+      EMBER_CUDA_LAUNCH_CHECK("reduce_columns_vec_kernel");
+    }
   } else {
     reduce_thread_kernel<T, O, A><<<grid, kThreads, 0, stream()>>>(op, p, pi, po, partial);
     EMBER_CUDA_LAUNCH_CHECK("reduce_thread_kernel");
   }
   if (splits > 1) {
-    reduce_finalize_kernel<O, A><<<ceil_div(p.num_out, kThreads), kThreads, 0, stream()>>>(
-        op, p, static_cast<int>(splits), partial, po);
-    EMBER_CUDA_LAUNCH_CHECK("reduce_finalize_kernel");
+    if (p.num_out < int64_t(sm_count()) && splits >= 64) {
+      reduce_finalize_block_kernel<O, A><<<static_cast<unsigned>(p.num_out), kThreads, 0, stream()>>>(
+          op, p, static_cast<int>(splits), partial, po);
+      EMBER_CUDA_LAUNCH_CHECK("reduce_finalize_block_kernel");
+    } else {
+      reduce_finalize_kernel<O, A><<<ceil_div(p.num_out, kThreads), kThreads, 0, stream()>>>(
+          op, p, static_cast<int>(splits), partial, po);
+      EMBER_CUDA_LAUNCH_CHECK("reduce_finalize_kernel");
+    }
   }
 }
 

@@ -20,7 +20,9 @@ void check_operands(const Tensor& a, const Tensor& b, const char* op) {
 // output) is written first and accumulated into.
 Tensor raw_bmm(const Tensor& a, const Tensor& b, const Tensor& bias = nullptr) {
   DType dt = a->dtype;
-  bool half = dt == DType::Float16 || dt == DType::BFloat16;
+  // The CPU multiplies 16-bit floats in float32 and rounds once at the end;
+  // the CUDA backend has tensor-core kernels that take them as they are.
+  bool half = (dt == DType::Float16 || dt == DType::BFloat16) && a->device().is_cpu();
   Tensor ac = half ? to_dtype(a, DType::Float32) : a, bc = half ? to_dtype(b, DType::Float32) : b;
   Tensor out = make_empty({a->shape[0], a->shape[1], b->shape[2]}, ac->dtype, a->device());
   if (out->numel()) {

@@ -628,7 +628,11 @@ TEST(CudaKernels, MatmulShapesLayoutsDtypes) {
   struct Case {
     int64_t B, M, K, N;
   };
-  const Case cases[] = {{1, 1, 1, 1}, {1, 17, 33, 65}, {3, 130, 257, 129}, {2, 64, 64, 64}, {1, 300, 7, 5}, {1, 5, 500, 3}};
+  // The last two are multiples of 8 (16-byte rows for 16-bit types, float4
+  // rows for float32) with several tiles and a K tail: the vector-load and
+  // cp.async pipeline paths, in every layout.
+  const Case cases[] = {{1, 1, 1, 1},     {1, 17, 33, 65},    {3, 130, 257, 129}, {2, 64, 64, 64},
+                        {1, 300, 7, 5},   {1, 5, 500, 3},     {1, 136, 264, 200}, {2, 256, 104, 392}};
   for (DType d : {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16, DType::Int64}) {
     for (const Case& c : cases) {
       for (int layout = 0; layout < 3; ++layout) {
