@@ -60,6 +60,7 @@ void release_cached(DeviceCache& c) {
 
 void* allocator_allocate(size_t nbytes, int device) {
   if (nbytes == 0) return nullptr;
+  check_index(device);  // before a cache exists for it: empty_cache() visits every cache
   const size_t cls = size_class(nbytes);
   DeviceCache& c = cache(device);
   std::lock_guard<std::mutex> lock(c.mu);
