@@ -20,6 +20,11 @@
 #include <string>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+#include <omp.h>
+
 #include "csrc/backend.h"
 #include "csrc/cpu/gemm.h"
 
@@ -221,10 +226,72 @@ Case make_sum_case(int64_t rows, int64_t cols, bool over_rows) {
 }
 
 // ---------------------------------------------------------------------------
+// fma peak: the FMA throughput that bounds every float32 GEMM, measured
+// rather than assumed (cores x clock x 32 FLOP presumes two 256-bit FMA
+// pipes, which not every AVX2 core has). Twelve independent chains of
+// a = a * b + c per thread hide the FMA latency; the check replays one lane
+// with std::fma, which rounds exactly as the vector instruction does.
+#if defined(__x86_64__)
+constexpr int kFmaChains = 12;
+
+__attribute__((target("avx2,fma"))) float fma_chains(int64_t iters, float first) {
+  __m256 a[kFmaChains];
+  for (int i = 0; i < kFmaChains; ++i) a[i] = _mm256_set1_ps(first + i);
+  const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-3f);
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kFmaChains; ++i) a[i] = _mm256_fmadd_ps(a[i], b, c);
+  }
+  float lane[8], sum = 0.f;
+  for (int i = 0; i < kFmaChains; ++i) {
+    _mm256_storeu_ps(lane, a[i]);
+    sum += lane[i % 8];
+  }
+  return sum;
+}
+
+Case make_fma_peak_case(bool all_threads) {
+  const int64_t iters = 20 * 1000 * 1000;
+  const int threads = all_threads ? omp_get_max_threads() : 1;
+  auto results = std::make_shared<std::vector<float>>(threads);
+  auto expect = std::make_shared<float>(0.f);
+  Case c;
+  c.name = all_threads ? "fma peak, all threads" : "fma peak, 1 thread";
+  c.setup = [] {};
+  c.reference = [=] {
+    float sum = 0.f;
+    for (int i = 0; i < kFmaChains; ++i) {
+      float a = 1.f + i;
+      for (int64_t it = 0; it < iters; ++it) a = std::fma(a, 0.999999f, 1e-3f);
+      sum += a;
+    }
+    *expect = sum;
+  };
+  c.run = [=] {
+#pragma omp parallel num_threads(threads)
+    (*results)[omp_get_thread_num()] = fma_chains(iters, 1.f);
+  };
+  c.check = [=]() -> std::string {
+    for (float r : *results)
+      if (r != *expect) return "FMA chains gave " + std::to_string(r) + ", expected " + std::to_string(*expect);
+    return "";
+  };
+  c.work = 2.0 * 8 * kFmaChains * iters * threads;
+  return c;
+}
+#endif
+
+// ---------------------------------------------------------------------------
 // The case table. Append new kernels here.
 
 std::vector<Case> all_cases() {
   std::vector<Case> cases;
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    cases.push_back(make_fma_peak_case(false));
+    cases.push_back(make_fma_peak_case(true));
+  }
+#endif
   for (int64_t n : {256, 1024, 2048}) cases.push_back(make_gemm_case<float>("f32", n, n, n));
   cases.push_back(make_gemm_case<float>("f32", 64, 64, 64));
   // Tiny-MLP shapes: batch 2, 20 -> 256, as plain and as x @ W.T.
