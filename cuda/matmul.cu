@@ -207,6 +207,32 @@ __device__ __forceinline__ void load_tile(T (*dst)[LD], const T* __restrict__ sr
   }
 }
 
+// A warp's WM x WN accumulators to C (rows from r0, columns from c0) through
+// its 16x16 float scratch in shared memory: bounds, accumulate, convert.
+template <class T, int WM, int WN>
+__device__ __forceinline__ void store_warp_tile(wmma::fragment<wmma::accumulator, 16, 16, 16, float> (&acc)[WM / 16][WN / 16],
+                                                float* scratch, T* __restrict__ C, const GemmArgs& g, int64_t r0,
+                                                int64_t c0, int lane) {
+#pragma unroll
+  for (int i = 0; i < WM / 16; ++i) {
+#pragma unroll
+    for (int j = 0; j < WN / 16; ++j) {
+      wmma::store_matrix_sync(scratch, acc[i][j], 16, wmma::mem_row_major);
+      __syncwarp();
+      for (int e = lane; e < 256; e += 32) {
+        const int64_t gm = r0 + i * 16 + e / 16, gn = c0 + j * 16 + e % 16;
+        if (gm < g.M && gn < g.N) {
+          T* p = C + gm * g.o_rs + gn * g.o_cs;
+          float v = scratch[e];
+          if (g.accumulate) v += widen(*p);
+          *p = narrow<T>(v);
+        }
+      }
+      __syncwarp();
+    }
+  }
+}
+
 template <class T>
 __global__ void __launch_bounds__(256)
     wmma_gemm_kernel(GemmArgs g, const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C, bool a_vec,
@@ -253,26 +279,7 @@ __global__ void __launch_bounds__(256)
     }
     __syncthreads();
   }
-  // Epilogue through a per-warp 16x16 scratch: bounds, accumulate, convert.
-  float* s = scratch[warp];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      wmma::store_matrix_sync(s, acc[i][j], 16, wmma::mem_row_major);
-      __syncwarp();
-      for (int e = lane; e < 256; e += 32) {
-        const int64_t gm = m0 + wm * WM + i * 16 + e / 16, gn = n0 + wn * WN + j * 16 + e % 16;
-        if (gm < g.M && gn < g.N) {
-          T* p = C + gm * g.o_rs + gn * g.o_cs;
-          float v = s[e];
-          if (g.accumulate) v += widen(*p);
-          *p = narrow<T>(v);
-        }
-      }
-      __syncwarp();
-    }
-  }
+  store_warp_tile<T, WM, WN>(acc, scratch[warp], C, g, m0 + wm * WM, n0 + wn * WN, lane);
 #else
   __trap();  // built for an architecture without bf16 tensor cores
 #endif
@@ -398,25 +405,8 @@ __global__ void __launch_bounds__(256, 2)
   }
   cp_async_wait<0>();
   __syncthreads();  // the pipeline's shared memory becomes the epilogue's scratch
-  float* scratch = reinterpret_cast<float*>(smem_raw) + warp * 256;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      wmma::store_matrix_sync(scratch, acc[i][j], 16, wmma::mem_row_major);
-      __syncwarp();
-      for (int e = lane; e < 256; e += 32) {
-        const int64_t gm = m0 + wm * WM + i * 16 + e / 16, gn = n0 + wn * WN + j * 16 + e % 16;
-        if (gm < g.M && gn < g.N) {
-          T* p = C + gm * g.o_rs + gn * g.o_cs;
-          float v = scratch[e];
-          if (g.accumulate) v += widen(*p);
-          *p = narrow<T>(v);
-        }
-      }
-      __syncwarp();
-    }
-  }
+  store_warp_tile<T, WM, WN>(acc, reinterpret_cast<float*>(smem_raw) + warp * 256, C, g, m0 + wm * WM,
+                            n0 + wn * WN, lane);
 #else
   __trap();  // built for an architecture without cp.async and bf16 tensor cores
 #endif
