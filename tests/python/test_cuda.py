@@ -151,6 +151,24 @@ def test_ops_match_cpu(dtype):
 
 
 @gpu
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("m,k,n", [(136, 264, 200), (37, 53, 19)])
+def test_half_linear_on_tensor_cores(dtype, m, k, n):
+    # 16-bit products stay 16-bit on CUDA (tensor cores, float32
+    # accumulation, one rounding); multiples of 8 take the cp.async
+    # pipeline, odd sizes the synchronous kernel. Linear's x @ W.T has a
+    # column-major second operand.
+    dt = getattr(ember, dtype)
+    x, w, b = ember.randn(m, k).to(dt), ember.randn(n, k).to(dt), ember.randn(n).to(dt)
+    exact = x.float() @ w.float().T
+    out = ember.nn.functional.linear(x.cuda(), w.cuda(), b.cuda())
+    assert out.dtype == dt and out.device.type == "cuda"
+    _close(out.float(), exact + b.float(), rtol=1e-2, atol=1e-2)
+    _close((x.cuda() @ w.cuda().T).float(), exact, rtol=1e-2, atol=1e-2)
+    _close((x.cuda().T.contiguous().T @ w.T.contiguous().cuda()).float(), exact, rtol=1e-2, atol=1e-2)
+
+
+@gpu
 def test_gradients_match_cpu():
     x = ember.randn(16, 8)
     w = ember.randn(8, 4)
