@@ -6,7 +6,11 @@
 //   * block mode: one block per output, its threads striding over the
 //     reduced elements (coalesced when the reduced dims are innermost);
 //   * thread mode: one thread per output walking its reduced elements
-//     (coalesced when the kept dims are innermost, e.g. sum over dim 0).
+//     (coalesced when the kept dims are innermost, e.g. sum over dim 0);
+//     for the plain column case of 2- to 8-byte types, reduce_columns_vec
+//     gives each thread the outputs of one 16-byte load instead.
+// Both keep several loads in flight per thread (16-byte vectors where the
+// data is aligned): the limit is memory bandwidth, not arithmetic.
 // When there are too few outputs to fill the GPU, the reduced range is split
 // over grid.y; partial results go to a workspace and a finalize kernel
 // combines them (this is how a whole-tensor sum uses every SM).
