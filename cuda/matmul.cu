@@ -43,6 +43,23 @@ __device__ __forceinline__ int sgemm_slot(int t, int i) {
   else return t * T_PER + i;
 }
 
+// Thread tid's share of a ROWS x COLS tile at (r0, c0) of a rows x cols
+// matrix with unit column stride and row stride rs, as float4s: its i-th
+// float4 (row e / (COLS / 4), columns (e % (COLS / 4)) * 4.., e = tid + i * NT)
+// lands in regs[4 i .. 4 i + 3], zeros outside the matrix.
+template <int ROWS, int COLS, int NT, int PER>
+__device__ __forceinline__ void load_float4_tile(float (&regs)[PER], const float* __restrict__ src, int64_t r0,
+                                                 int64_t c0, int64_t rows, int64_t cols, int64_t rs, int tid) {
+#pragma unroll
+  for (int i = 0; i < PER / 4; ++i) {
+    const int e = tid + i * NT;
+    const int64_t gr = r0 + e / (COLS / 4), gc = c0 + (e % (COLS / 4)) * 4;
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (gr < rows && gc < cols) v = *reinterpret_cast<const float4*>(src + gr * rs + gc);
+    regs[4 * i] = v.x, regs[4 * i + 1] = v.y, regs[4 * i + 2] = v.z, regs[4 * i + 3] = v.w;
+  }
+}
+
 // VEC: A has unit column stride and B unit column stride, both with row
 // strides, K and N multiples of 4 and 16-byte aligned bases, so each thread
 // fetches its share of a tile as float4s.
@@ -72,24 +89,8 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 1)
   float ra[A_PER], rb[B_PER];
   auto load_tiles = [&](int64_t k0) {
     if constexpr (VEC) {
-#pragma unroll
-      for (int i = 0; i < A_PER / 4; ++i) {
-        const int e = tid + i * NT;  // float4 index in the BM x BK tile
-        const int m = e / (BK / 4), k = (e % (BK / 4)) * 4;
-        const int64_t gm = m0 + m, gk = k0 + k;
-        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (gm < g.M && gk < g.K) v = *reinterpret_cast<const float4*>(A + gm * g.a_rs + gk);
-        ra[4 * i] = v.x, ra[4 * i + 1] = v.y, ra[4 * i + 2] = v.z, ra[4 * i + 3] = v.w;
-      }
-#pragma unroll
-      for (int i = 0; i < B_PER / 4; ++i) {
-        const int e = tid + i * NT;  // float4 index in the BK x BN tile
-        const int k = e / (BN / 4), n = (e % (BN / 4)) * 4;
-        const int64_t gk = k0 + k, gn = n0 + n;
-        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (gk < g.K && gn < g.N) v = *reinterpret_cast<const float4*>(B + gk * g.b_rs + gn);
-        rb[4 * i] = v.x, rb[4 * i + 1] = v.y, rb[4 * i + 2] = v.z, rb[4 * i + 3] = v.w;
-      }
+      load_float4_tile<BM, BK, NT>(ra, A, m0, k0, g.M, g.K, g.a_rs, tid);
+      load_float4_tile<BK, BN, NT>(rb, B, k0, n0, g.K, g.N, g.b_rs, tid);
     } else {
 #pragma unroll
       for (int i = 0; i < A_PER; ++i) {
