@@ -279,6 +279,12 @@ struct Pair {
   Tensor cpu, gpu;
 };
 
+// Copies the host half of a contiguous pair to its device half, after the
+// test has written values into p.cpu.
+void upload(const Pair& p) {
+  backend(kGpu).copy_from_host(p.gpu->storage->data, p.cpu->storage->data, p.cpu->storage->nbytes, 0);
+}
+
 // Random contiguous values, never zero for floats (|v| in [0.25, 2]), small
 // nonzero-heavy integers for integer types, both values for bool.
 Pair random_pair(const Shape& shape, DType dt, std::mt19937& rng, bool positive = false) {
@@ -294,7 +300,7 @@ Pair random_pair(const Shape& shape, DType dt, std::mt19937& rng, bool positive 
     set(p.cpu, i, v);
   }
   p.gpu = make_empty(shape, dt, kGpu);
-  backend(kGpu).copy_from_host(p.gpu->storage->data, p.cpu->storage->data, p.cpu->storage->nbytes, 0);
+  upload(p);
   return p;
 }
 Pair empty_pair(const Shape& shape, DType dt) { return {make_empty(shape, dt, kCpu), make_empty(shape, dt, kGpu)}; }
@@ -602,7 +608,7 @@ TEST(CudaKernels, ArgReduceAndCumsum) {
       Pair in = random_pair({13, n}, d, rng);
       if (is_floating(d)) {  // ties and a NaN
         set(in.cpu, 2 * n, std::nan(""));
-        backend(kGpu).copy_from_host(in.gpu->storage->data, in.cpu->storage->data, in.cpu->storage->nbytes, 0);
+        upload(in);
       }
       for (bool is_max : {true, false}) {
         Pair v = empty_pair({13, 1}, d), idx = empty_pair({13, 1}, DType::Int64);
@@ -683,7 +689,7 @@ TEST(CudaKernels, TakePutNonzero) {
     Pair src = random_pair({50, 3}, d, rng);
     Pair offs = empty_pair({7, 11}, DType::Int64);
     for (int64_t i = 0; i < 77; ++i) set(offs.cpu, i, double(rng() % 150));
-    backend(kGpu).copy_from_host(offs.gpu->storage->data, offs.cpu->storage->data, offs.cpu->storage->nbytes, 0);
+    upload(offs);
     Pair out = empty_pair({7, 11}, d);
     backend(kCpu).take(out.cpu, src.cpu, offs.cpu);
     backend(kGpu).take(out.gpu, src.gpu, offs.gpu);
@@ -693,7 +699,7 @@ TEST(CudaKernels, TakePutNonzero) {
       // accumulate with repeated offsets; overwrite with distinct ones
       Pair po = empty_pair({77}, DType::Int64);
       for (int64_t i = 0; i < 77; ++i) set(po.cpu, i, double(acc ? (i * 7) % 20 : (i * 37) % 150));
-      backend(kGpu).copy_from_host(po.gpu->storage->data, po.cpu->storage->data, po.cpu->storage->nbytes, 0);
+      upload(po);
       Pair vals = random_pair({77}, d, rng);
       cpu_ref({dst.cpu, po.cpu, vals.cpu}, 1, [&](const auto& t) { backend(kCpu).put(t[0], t[1], t[2], acc); });
       backend(kGpu).put(dst.gpu, po.gpu, vals.gpu, acc);
@@ -721,7 +727,7 @@ TEST(CudaKernels, TakeRows) {
     Pair src = view(big, {40, 13}, {20, 1}, 3);
     Pair rows = empty_pair({25}, DType::Int64);
     for (int64_t i = 0; i < 25; ++i) set(rows.cpu, i, double(rng() % 40));
-    backend(kGpu).copy_from_host(rows.gpu->storage->data, rows.cpu->storage->data, rows.cpu->storage->nbytes, 0);
+    upload(rows);
     Pair out = empty_pair({25, 13}, d);
     backend(kCpu).take_rows(out.cpu, src.cpu, rows.cpu);
     backend(kGpu).take_rows(out.gpu, src.gpu, rows.gpu);
