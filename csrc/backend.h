@@ -43,6 +43,32 @@ inline bool is_comparison(BinaryOp op) {
 
 enum class ReduceOp : unsigned char { Sum, Prod, Max, Min, Any, All, kCount };
 
+// Geometry of a 2-D convolution over NCHW (conv1d runs as a conv2d of height 1).
+// Padding is symmetric here: the op layer pads asymmetric cases ('same' with
+// an even kernel) explicitly first.
+struct Conv2dParams {
+  int64_t stride[2] = {1, 1};
+  int64_t padding[2] = {0, 0};
+  int64_t dilation[2] = {1, 1};
+  int64_t groups = 1;
+};
+
+// Geometry of a 2-D pooling window over NCHW. A fixed window of input row
+// `oh` spans rows oh*stride - padding + i*dilation for i < kernel, clipped
+// to the input (padded positions never win a max; for averages they count
+// only with count_include_pad, up to padding past the edge, as PyTorch).
+// Adaptive pooling (kernel/stride/padding ignored) gives output row oh the
+// input rows [floor(oh*H/Ho), ceil((oh+1)*H/Ho)).
+struct Pool2dParams {
+  int64_t kernel[2] = {1, 1};
+  int64_t stride[2] = {1, 1};
+  int64_t padding[2] = {0, 0};
+  int64_t dilation[2] = {1, 1};
+  bool adaptive = false;
+  bool count_include_pad = true;  // averages only
+  int64_t divisor_override = 0;   // averages only; 0 = none
+};
+
 struct Backend {
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
@@ -106,6 +132,34 @@ struct Backend {
   virtual void softmax(const Tensor& out, const Tensor& in, bool log) = 0;
   // grad_in from grad_out and the saved forward output, same layout.
   virtual void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log) = 0;
+
+  // ---- convolution (ops/conv.cpp) ----
+  // Every tensor contiguous, one dtype (float32 or float64; the op layer
+  // converts 16-bit types). in [N, Ci, H, W], weight [Co, Ci/groups, kh, kw],
+  // out [N, Co, Ho, Wo]; bias [Co] or null. Results must not depend on the
+  // thread count (sums over the batch split by size, never by thread).
+  virtual void conv2d(const Tensor& out, const Tensor& in, const Tensor& weight, const Tensor& bias,
+                      const Conv2dParams& p) = 0;
+  // grad_in [N, Ci, H, W] (overwritten) from grad_out [N, Co, Ho, Wo] and weight.
+  virtual void conv2d_backward_input(const Tensor& grad_in, const Tensor& grad_out, const Tensor& weight,
+                                     const Conv2dParams& p) = 0;
+  // grad_weight [Co, Ci/groups, kh, kw] (overwritten) = the batch's sum.
+  virtual void conv2d_backward_weight(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& in,
+                                      const Conv2dParams& p) = 0;
+
+  // ---- pooling (ops/pool.cpp) ----
+  // in [N, C, H, W] contiguous float32/float64, out [N, C, Ho, Wo] contiguous,
+  // same dtype. Max pooling also writes int64 indices [N, C, Ho, Wo]: the
+  // winner's flat position h * W + w within its plane (the first maximum in
+  // window order; NaN wins, as PyTorch). A window with no valid position
+  // cannot occur (the op layer checks the geometry).
+  virtual void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& in, const Pool2dParams& p) = 0;
+  // grad_in [N, C, H, W] (overwritten): the sum of grad_out over the outputs
+  // whose index points at each position, in a fixed order (deterministic).
+  virtual void max_pool2d_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& indices) = 0;
+  virtual void avg_pool2d(const Tensor& out, const Tensor& in, const Pool2dParams& p) = 0;
+  // grad_in [N, C, H, W] (overwritten) from grad_out [N, C, Ho, Wo], same geometry.
+  virtual void avg_pool2d_backward(const Tensor& grad_in, const Tensor& grad_out, const Pool2dParams& p) = 0;
 };
 
 // The backend for a device type; throws the registered "missing" message
