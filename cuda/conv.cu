@@ -31,9 +31,10 @@
 // The tile loop is the SGEMM's (cuda/matmul.cu): BMxBK and BKxBN tiles in
 // shared memory, a TMxTN register block per thread, the next tiles loaded
 // into registers while the current ones are multiplied. Tile shapes follow
-// the GEMM's M (16 for LeNet's 6 output channels, 64, or 128x128 when
-// there are enough tiles to fill the GPU). float32 accumulates in float,
-// float64 in double; the op layer converts 16-bit types first.
+// the GEMM's M: 16x128 for LeNet's 6 and 16 channels, 64x128 for 64
+// channels and 128x128 for more when the grid still fills the GPU, else
+// 64x64. float32 accumulates in float, float64 in double; the op layer
+// converts 16-bit types first.
 #include <algorithm>
 #include <vector>
 
@@ -233,6 +234,7 @@ struct Tiles {
 };
 using ThinTiles = Tiles<16, 128, 8, 2, 4>;   // few output channels (LeNet's 6 and 16)
 using MidTiles = Tiles<64, 64, 8, 4, 4>;
+using WideTiles = Tiles<64, 128, 8, 4, 8>;  // float32, 64 output channels (VGG/ResNet stems), full grid
 using BigTiles = Tiles<128, 128, 8, 8, 8>;   // float32, enough tiles to fill the GPU
 
 int32_t checked_int(int64_t v, const char* what) {
@@ -293,25 +295,29 @@ void launch_pass(ConvShape s, int groups, const T* P, const T* Q, const T* bias,
   }
 }
 
-// The tile shape for a GEMM of M rows, given how many big tiles there would be.
-enum class TileChoice { Thin, Mid, Big };
+// The tile shape for a GEMM of M rows: the largest whose rows M fills
+// and whose grid still covers every SM.
+enum class TileChoice { Thin, Mid, Wide, Big };
 template <class T>
 TileChoice choose_tiles(int64_t M, int64_t Ncols, int64_t blocks_z) {
   if (M <= 16) return TileChoice::Thin;
-  if (std::is_same<T, float>::value && M > 64 &&
-      ceil_div(M, int64_t(128)) * ceil_div(Ncols, int64_t(128)) * blocks_z >= sm_count())
+  if (!std::is_same<T, float>::value || M <= 32) return TileChoice::Mid;
+  if (M > 64 && ceil_div(M, int64_t(128)) * ceil_div(Ncols, int64_t(128)) * blocks_z >= sm_count())
     return TileChoice::Big;
+  if (ceil_div(M, int64_t(64)) * ceil_div(Ncols, int64_t(128)) * blocks_z >= sm_count()) return TileChoice::Wide;
   return TileChoice::Mid;
 }
 
 template <class T, ConvPass PASS>
 void launch_with_tiles(TileChoice c, const ConvShape& s, int groups, const T* P, const T* Q, const T* bias, T* out) {
-  if (c == TileChoice::Thin) launch_pass<T, PASS, ThinTiles>(s, groups, P, Q, bias, out);
-  else if constexpr (std::is_same<T, float>::value) {
+  if (c == TileChoice::Thin) {
+    launch_pass<T, PASS, ThinTiles>(s, groups, P, Q, bias, out);
+  } else if constexpr (std::is_same<T, float>::value) {
     if (c == TileChoice::Big) launch_pass<T, PASS, BigTiles>(s, groups, P, Q, bias, out);
+    else if (c == TileChoice::Wide) launch_pass<T, PASS, WideTiles>(s, groups, P, Q, bias, out);
     else launch_pass<T, PASS, MidTiles>(s, groups, P, Q, bias, out);
   } else {
-    launch_pass<T, PASS, MidTiles>(s, groups, P, Q, bias, out);
+    launch_pass<T, PASS, MidTiles>(s, groups, P, Q, bias, out);  // float64: 16 accumulators per thread
   }
 }
 

@@ -220,6 +220,11 @@ const ConvCase kConvCases[] = {
     {3, 32, 9, 10, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1, false},  // M > 128: several row tiles
     {2, 130, 6, 6, 20, 3, 3, 2, 1, 1, 0, 1, 1, 2, true},    // K tails, two groups
     {5, 3, 40, 40, 17, 7, 7, 2, 2, 3, 3, 1, 1, 1, true},    // many pixels: several weight splits
+    // Grids large enough for the float32 64x128 and 128x128 tiles (forward, then backward-input).
+    {6, 3, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, true},
+    {6, 64, 56, 56, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, false},
+    {3, 4, 56, 56, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1, true},
+    {3, 160, 56, 56, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, false},
 };
 
 TEST(CudaConv, MatchesNaiveReferenceBothDtypes) {
