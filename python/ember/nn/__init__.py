@@ -3,12 +3,15 @@
 from . import functional, init
 from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .containers import ModuleDict, ModuleList, Sequential
+from .conv import Conv1d, Conv2d, LazyConv1d, LazyConv2d
 from .dropout import Dropout
 from .flatten import Flatten
 from .linear import Identity, LazyLinear, Linear
 from .loss import CrossEntropyLoss, MSELoss
 from .module import Module
 from .parameter import Parameter, UninitializedParameter
+from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
+                      AvgPool2d, MaxPool1d, MaxPool2d)
 
 __all__ = [
     "Module", "Parameter", "UninitializedParameter",
@@ -16,4 +19,7 @@ __all__ = [
     "Identity", "Linear", "LazyLinear", "Flatten", "Dropout",
     "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "MSELoss", "CrossEntropyLoss", "functional", "init",
+    "Conv1d", "Conv2d", "LazyConv1d", "LazyConv2d",
+    "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
 ]
