@@ -28,5 +28,12 @@ void normal(const Tensor& out, double mean, double std, uint64_t seed, uint64_t 
 // softmax_cpu.cpp
 void softmax(const Tensor& out, const Tensor& in, bool log);
 void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log);
+// norm_cpu.cpp
+void batch_norm_stats(const Tensor& mean, const Tensor& var, const Tensor& in);
+void batch_norm_apply(const Tensor& out, const Tensor& in, const Tensor& scale, const Tensor& shift);
+void batch_norm_backward_reduce(const Tensor& sum_dy, const Tensor& sum_dy_xmu, const Tensor& grad_out,
+                                const Tensor& in, const Tensor& mean);
+void batch_norm_backward_apply(const Tensor& grad_in, const Tensor& grad_out, const Tensor& in, const Tensor& mean,
+                               const Tensor& dy_scale, const Tensor& xmu_scale, const Tensor& shift);
 
 }  // namespace ember::cpu
