@@ -2,18 +2,23 @@
 
 from . import functional, init
 from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .batchnorm import (BatchNorm1d, BatchNorm2d, BatchNorm3d, LazyBatchNorm1d, LazyBatchNorm2d,
+                        LazyBatchNorm3d)
 from .containers import ModuleDict, ModuleList, Sequential
 from .dropout import Dropout
 from .flatten import Flatten
 from .linear import Identity, LazyLinear, Linear
 from .loss import CrossEntropyLoss, MSELoss
 from .module import Module
-from .parameter import Parameter, UninitializedParameter
+from .normalization import LayerNorm
+from .parameter import Parameter, UninitializedBuffer, UninitializedParameter
 
 __all__ = [
-    "Module", "Parameter", "UninitializedParameter",
+    "Module", "Parameter", "UninitializedParameter", "UninitializedBuffer",
     "Sequential", "ModuleList", "ModuleDict",
     "Identity", "Linear", "LazyLinear", "Flatten", "Dropout",
     "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "MSELoss", "CrossEntropyLoss", "functional", "init",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d",
+    "LazyBatchNorm3d", "LayerNorm",
 ]
