@@ -11,6 +11,7 @@ void bind_cuda(pybind11::module_& m);
 namespace ember::bind {
 void bind_tensor(py::module_& m);
 void bind_ops(py::module_& m);
+void bind_conv(py::module_& m);
 void bind_autograd(py::module_& m);
 void bind_norm(py::module_& m);
 }  // namespace ember::bind
@@ -48,6 +49,7 @@ PYBIND11_MODULE(_C, m) {
 
   ember::bind::bind_tensor(m);
   ember::bind::bind_ops(m);
+  ember::bind::bind_conv(m);
   ember::bind::bind_autograd(m);
   ember::bind::bind_norm(m);
   bind_io(m);

@@ -47,6 +47,25 @@ struct CpuBackend final : Backend {
   void softmax_backward(const Tensor& gi, const Tensor& go, const Tensor& o, bool log) override {
     cpu::softmax_backward(gi, go, o, log);
   }
+  void conv2d(const Tensor& o, const Tensor& i, const Tensor& w, const Tensor& b, const Conv2dParams& p) override {
+    cpu::conv2d(o, i, w, b, p);
+  }
+  void conv2d_backward_input(const Tensor& gi, const Tensor& go, const Tensor& w, const Conv2dParams& p) override {
+    cpu::conv2d_backward_input(gi, go, w, p);
+  }
+  void conv2d_backward_weight(const Tensor& gw, const Tensor& go, const Tensor& i, const Conv2dParams& p) override {
+    cpu::conv2d_backward_weight(gw, go, i, p);
+  }
+  void max_pool2d(const Tensor& o, const Tensor& idx, const Tensor& i, const Pool2dParams& p) override {
+    cpu::max_pool2d(o, idx, i, p);
+  }
+  void max_pool2d_backward(const Tensor& gi, const Tensor& go, const Tensor& idx) override {
+    cpu::max_pool2d_backward(gi, go, idx);
+  }
+  void avg_pool2d(const Tensor& o, const Tensor& i, const Pool2dParams& p) override { cpu::avg_pool2d(o, i, p); }
+  void avg_pool2d_backward(const Tensor& gi, const Tensor& go, const Pool2dParams& p) override {
+    cpu::avg_pool2d_backward(gi, go, p);
+  }
   void batch_norm_stats(const Tensor& mean, const Tensor& var, const Tensor& in) override {
     cpu::batch_norm_stats(mean, var, in);
   }

@@ -28,6 +28,15 @@ void normal(const Tensor& out, double mean, double std, uint64_t seed, uint64_t 
 // softmax_cpu.cpp
 void softmax(const Tensor& out, const Tensor& in, bool log);
 void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log);
+// conv_cpu.cpp
+void conv2d(const Tensor& out, const Tensor& in, const Tensor& weight, const Tensor& bias, const Conv2dParams& p);
+void conv2d_backward_input(const Tensor& grad_in, const Tensor& grad_out, const Tensor& weight, const Conv2dParams& p);
+void conv2d_backward_weight(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& in, const Conv2dParams& p);
+// pool_cpu.cpp
+void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& in, const Pool2dParams& p);
+void max_pool2d_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& indices);
+void avg_pool2d(const Tensor& out, const Tensor& in, const Pool2dParams& p);
+void avg_pool2d_backward(const Tensor& grad_in, const Tensor& grad_out, const Pool2dParams& p);
 // norm_cpu.cpp
 void batch_norm_stats(const Tensor& mean, const Tensor& var, const Tensor& in);
 void batch_norm_apply(const Tensor& out, const Tensor& in, const Tensor& scale, const Tensor& shift);

@@ -4,6 +4,7 @@
 // Bindings and the autograd formulas both call these functions.
 #pragma once
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -164,6 +165,38 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
                      int64_t ignore_index = -100, double label_smoothing = 0.0);
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction);
 Tensor dropout(const Tensor& a, double p, bool training);
+
+// ---- convolution and padding (ops/conv.cpp) ----
+// input [N, Ci, H, W] or unbatched [Ci, H, W]; weight [Co, Ci/groups, kh, kw];
+// bias [Co] or null. stride/padding/dilation: one value or one per dim.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const std::vector<int64_t>& stride,
+              const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, int64_t groups);
+// input [N, Ci, L] or [Ci, L]; weight [Co, Ci/groups, k].
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, const std::vector<int64_t>& stride,
+              const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, int64_t groups);
+// padding "same" (stride 1; an odd total puts the extra element at the end)
+// or "valid", for conv1d (spatial_dims 1) or conv2d (2).
+Tensor conv_string_padding(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                           const std::vector<int64_t>& stride, const std::string& padding,
+                           const std::vector<int64_t>& dilation, int64_t groups, int spatial_dims);
+// Gradients (input, weight, bias; null where not needed) of a batched conv2d.
+std::vector<Tensor> conv2d_backward(const Tensor& grad_out, const Tensor& input, const Tensor& weight,
+                                    const Conv2dParams& p, bool need_input, bool need_weight, bool need_bias);
+// F.pad's constant mode: (before, after) pairs from the last dim backwards;
+// negative amounts crop.
+Tensor constant_pad(const Tensor& input, const std::vector<int64_t>& pad, double value);
+
+// ---- pooling (ops/pool.cpp) ----
+// kernel/stride/padding/dilation: one value or two; an empty stride means the kernel.
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, const std::vector<int64_t>& kernel,
+                                                  const std::vector<int64_t>& stride,
+                                                  const std::vector<int64_t>& padding,
+                                                  const std::vector<int64_t>& dilation, bool ceil_mode);
+Tensor avg_pool2d(const Tensor& input, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride,
+                  const std::vector<int64_t>& padding, bool ceil_mode, bool count_include_pad,
+                  std::optional<int64_t> divisor_override);
+Tensor adaptive_avg_pool2d(const Tensor& input, const std::vector<int64_t>& output_size);
+std::pair<Tensor, Tensor> adaptive_max_pool2d(const Tensor& input, const std::vector<int64_t>& output_size);
 
 // ---- normalization (ops/norm.cpp) ----
 // PyTorch's batch_norm over an [N, C, *] input; weight, bias, running_mean

@@ -5,6 +5,7 @@ from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .batchnorm import (BatchNorm1d, BatchNorm2d, BatchNorm3d, LazyBatchNorm1d, LazyBatchNorm2d,
                         LazyBatchNorm3d)
 from .containers import ModuleDict, ModuleList, Sequential
+from .conv import Conv1d, Conv2d, LazyConv1d, LazyConv2d
 from .dropout import Dropout
 from .flatten import Flatten
 from .linear import Identity, LazyLinear, Linear
@@ -12,6 +13,8 @@ from .loss import CrossEntropyLoss, MSELoss
 from .module import Module
 from .normalization import LayerNorm
 from .parameter import Parameter, UninitializedBuffer, UninitializedParameter
+from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
+                      AvgPool2d, MaxPool1d, MaxPool2d)
 
 __all__ = [
     "Module", "Parameter", "UninitializedParameter", "UninitializedBuffer",
@@ -19,6 +22,9 @@ __all__ = [
     "Identity", "Linear", "LazyLinear", "Flatten", "Dropout",
     "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "MSELoss", "CrossEntropyLoss", "functional", "init",
+    "Conv1d", "Conv2d", "LazyConv1d", "LazyConv2d",
+    "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d",
     "LazyBatchNorm3d", "LayerNorm",
 ]

@@ -12,6 +12,8 @@ import ember
 __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "dropout",
     "mse_loss", "cross_entropy", "flatten",
+    "conv1d", "conv2d", "pad", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
     "batch_norm", "layer_norm",
 ]
 
@@ -82,6 +84,164 @@ def linear(input, weight, bias=None):
 
 def flatten(input, start_dim=0, end_dim=-1):
     return input.flatten(start_dim, end_dim)
+
+
+# ---- convolution, padding and pooling (core ops in csrc/ops/conv.cpp, pool.cpp) ----
+
+def _int_list(value, name):
+    """An int or a sequence of ints as a list (the core expands a single value)."""
+    if isinstance(value, int):
+        return [value]
+    try:
+        return [int(v) for v in value]
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a tuple of ints, got {type(value).__name__}") from None
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, spatial_dims):
+    if isinstance(padding, str):
+        return ember._C.conv_string_padding(input, weight, bias, _int_list(stride, "stride"), padding,
+                                            _int_list(dilation, "dilation"), int(groups), spatial_dims)
+    core = ember._C.conv2d if spatial_dims == 2 else ember._C.conv1d
+    return core(input, weight, bias, _int_list(stride, "stride"), _int_list(padding, "padding"),
+                _int_list(dilation, "dilation"), int(groups))
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation, as PyTorch) over [N, C, H, W] or [C, H, W].
+
+    ``padding`` is an int, a pair, ``'valid'`` (none) or ``'same'`` (output
+    as large as the input; stride 1 only; an odd total padding puts the
+    extra row/column at the end, as PyTorch does).
+    """
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution over [N, C, L] or [C, L] (a conv2d of height 1 in the core)."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1)
+
+
+def _padding_index(size, before, after, mode):
+    """Source index of each padded position along one dim, for the non-constant modes."""
+    positions = ember.arange(-before, size + after)
+    if mode == "replicate":
+        return positions.clamp(0, size - 1)
+    if mode == "circular":
+        return positions % size
+    # reflect: mirror without repeating the edge
+    period = 2 * (size - 1)
+    folded = positions.abs() % period if period > 0 else positions * 0
+    return ember.where(folded >= size, period - folded, folded)
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last dims: ``pad`` lists (before, after) pairs from the last dim backwards.
+
+    ``mode`` is ``'constant'`` (with ``value``, default 0; negative pads
+    crop), ``'reflect'``, ``'replicate'`` or ``'circular'``; the non-constant
+    modes pad the last 1, 2 or 3 dims of a batched or unbatched input, as in
+    PyTorch.
+    """
+    pad = _int_list(pad, "pad")
+    if mode == "constant":
+        return ember._C.constant_pad(input, pad, 0.0 if value is None else float(value))
+    if mode not in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if value is not None and value != 0:
+        raise ValueError(f"Padding mode \"{mode}\" doesn't take in value argument.")
+    if len(pad) % 2 != 0:
+        raise RuntimeError("Padding length must be divisible by 2")
+    dims = len(pad) // 2
+    if dims not in (1, 2, 3) or input.dim() not in (dims + 1, dims + 2):
+        raise NotImplementedError(
+            f"Padding size {len(pad)} is not supported for {input.dim()}D input tensor.")
+    out = input
+    for i in range(dims):
+        d = input.dim() - 1 - i
+        before, after = pad[2 * i], pad[2 * i + 1]
+        size = input.shape[d]
+        if mode == "reflect" and (before >= size or after >= size):
+            raise RuntimeError(
+                f"Argument #4: Padding size should be less than the corresponding input dimension, "
+                f"but got: padding ({before}, {after}) at dimension {d} of input {list(input.shape)}")
+        if mode == "circular" and (before > size or after > size):
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+        if before < 0 or after < 0:
+            raise RuntimeError(f"negative padding is not supported in {mode} mode, got ({before}, {after})")
+        out = out.index_select(d, _padding_index(size, before, after, mode).to(input.device))
+    return out
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Max over windows of [N, C, H, W] or [C, H, W]; ``return_indices`` adds
+    each maximum's flat position h * W + w within its plane."""
+    stride = [] if stride is None or (not isinstance(stride, int) and len(stride) == 0) else stride
+    out, indices = ember._C.max_pool2d_with_indices(
+        input, _int_list(kernel_size, "kernel_size"), _int_list(stride, "stride"), _int_list(padding, "padding"),
+        _int_list(dilation, "dilation"), bool(ceil_mode))
+    return (out, indices) if return_indices else out
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    stride = [] if stride is None or (not isinstance(stride, int) and len(stride) == 0) else stride
+    return ember._C.avg_pool2d(input, _int_list(kernel_size, "kernel_size"), _int_list(stride, "stride"),
+                               _int_list(padding, "padding"), bool(ceil_mode), bool(count_include_pad),
+                               None if divisor_override is None else int(divisor_override))
+
+
+def _adaptive_size(input, output_size, dims):
+    """output_size as `dims` ints; None keeps the input's size there."""
+    sizes = [output_size] * dims if output_size is None or isinstance(output_size, int) else list(output_size)
+    if len(sizes) != dims:
+        raise ValueError(f"output_size must be an int or a tuple of {dims} ints, got {output_size}")
+    return [int(input.shape[input.dim() - dims + i]) if s is None else int(s) for i, s in enumerate(sizes)]
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling to a fixed output size (windows [floor(i*H/h), ceil((i+1)*H/h)))."""
+    return ember._C.adaptive_avg_pool2d(input, _adaptive_size(input, output_size, 2))
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    out, indices = ember._C.adaptive_max_pool2d(input, _adaptive_size(input, output_size, 2))
+    return (out, indices) if return_indices else out
+
+
+def _pool1d(fn, name, input, *args, **kwargs):
+    """A 1-D pooling as the 2-D one over a height-1 input ([N, C, L] or [C, L])."""
+    if input.dim() not in (2, 3):
+        raise RuntimeError(f"{name}: Expected 2D or 3D (batch mode) tensor, but got {list(input.shape)}")
+    result = fn(input.unsqueeze(-2), *args, **kwargs)
+    if isinstance(result, tuple):
+        return tuple(r.squeeze(-2) for r in result)
+    return result.squeeze(-2)
+
+
+def _first(v):
+    return v if v is None or isinstance(v, int) else v[0]
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    stride = _first(stride)
+    return _pool1d(max_pool2d, "max_pool1d", input, (1, _first(kernel_size)),
+                   None if stride is None else (1, stride), (0, _first(padding)), (1, _first(dilation)),
+                   ceil_mode, return_indices)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    stride = _first(stride)
+    return _pool1d(avg_pool2d, "avg_pool1d", input, (1, _first(kernel_size)),
+                   None if stride is None else (1, stride), (0, _first(padding)), ceil_mode, count_include_pad)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    return _pool1d(adaptive_avg_pool2d, "adaptive_avg_pool1d", input, (1, _first(output_size)))
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    return _pool1d(adaptive_max_pool2d, "adaptive_max_pool1d", input, (1, _first(output_size)), return_indices)
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
