@@ -196,7 +196,64 @@ def bench_epoch(quick):
     if torch:
         figs["torch"] = epoch_samples_per_second(torch, samples)
     return [row(f"D2L MLP epoch, {samples} samples, batch 256", "samples/s", figs,
-                figs["ember"] / figs["torch"] if torch else None, 1.25, "higher")]
+                figs["ember"] / figs["torch"] if torch else None, 1.4, "higher")]
+
+
+def make_lenet(lib):
+    nn = lib.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2), nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(), nn.Linear(84, 10))
+
+
+def lenet_samples_per_second(lib, steps, batch=256):
+    """D2L's LeNet training step (SGD lr 0.9, cross-entropy) on synthetic Fashion-MNIST-sized batches."""
+    lib.manual_seed(0)
+    net = make_lenet(lib)
+    loss = lib.nn.CrossEntropyLoss()
+    trainer = lib.optim.SGD(net.parameters(), lr=0.9)
+    X = lib.rand(batch, 1, 28, 28)
+    y = lib.randint(0, 10, (batch,))
+
+    def step():
+        trainer.zero_grad()
+        loss(net(X), y).backward()
+        trainer.step()
+    return batch / median_time(step, steps, warmup=2)
+
+
+def bench_conv(quick):
+    rows = []
+    steps = 5 if quick else 15
+    figs = {"ember": lenet_samples_per_second(ember, steps)}
+    if torch:
+        figs["torch"] = lenet_samples_per_second(torch, steps)
+    rows.append(row("D2L LeNet train step, batch 256", "samples/s", figs,
+                    figs["ember"] / figs["torch"] if torch else None, 1.5, "higher"))
+    # 64 -> 64 channels, 3x3, padding 1, on 8x64x56x56: forward + both gradients.
+    n, c, hw = (2, 64, 56) if quick else (8, 64, 56)
+    flops = 3 * 2 * n * c * hw * hw * c * 9
+    x = np.random.rand(n, c, hw, hw).astype(np.float32)
+    w = (np.random.rand(c, c, 3, 3).astype(np.float32) - 0.5) * 0.1
+
+    def conv_step(lib, F, xt, wt):
+        def run():
+            xt.grad = None
+            wt.grad = None
+            F.conv2d(xt, wt, padding=1).sum().backward()
+        return run
+    ex = ember.tensor(x).requires_grad_()
+    ew = ember.tensor(w).requires_grad_()
+    reps = 3 if quick else 7
+    figs = {"ember": flops / median_time(conv_step(ember, ember.nn.functional, ex, ew), reps, warmup=1) / 1e9}
+    if torch:
+        tx = torch.tensor(x).requires_grad_()
+        tw = torch.tensor(w).requires_grad_()
+        figs["torch"] = flops / median_time(conv_step(torch, torch.nn.functional, tx, tw), reps, warmup=1) / 1e9
+    rows.append(row(f"conv 3x3 64->64 on {n}x{c}x{hw}x{hw}, fwd+bwd", "GFLOP/s", figs,
+                    figs["ember"] / figs["torch"] if torch else None, 1.0, "higher"))
+    return rows
 
 
 def bench_checkpoint(quick):
@@ -226,13 +283,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--only", help="comma-separated workload groups to run (small_add, mlp, matmul, memory, "
+                                       "epoch, conv, checkpoint)")
     args = parser.parse_args()
     limits = machine_limits()
     print(f"# {time.strftime('%Y-%m-%d')} {limits['model']}, {limits['cores']} cores @ {limits['mhz']:.0f} MHz; "
           f"nominal peak {limits['peak_gflops']:.0f} GFLOP/s (AVX2 FMA float32), copy {limits['copy_gbps']:.1f} GB/s; "
           f"ember {ember.__version__}, torch {torch.__version__ if torch else 'absent'}, numpy {np.__version__}")
     rows = []
-    for bench in (bench_small_add, bench_mlp, bench_matmul, bench_memory, bench_epoch, bench_checkpoint):
+    benches = (bench_small_add, bench_mlp, bench_matmul, bench_memory, bench_epoch, bench_conv, bench_checkpoint)
+    if args.only:
+        wanted = {f"bench_{name.strip()}" for name in args.only.split(",")}
+        unknown = wanted - {b.__name__ for b in benches}
+        if unknown:
+            parser.error(f"unknown workload groups: {', '.join(sorted(unknown))}")
+        benches = [b for b in benches if b.__name__ in wanted]
+    for bench in benches:
         gc.collect()
         out = bench(args.quick)
         rows.extend(out if isinstance(out, list) else [out])

@@ -35,6 +35,18 @@ void normal_cuda(const Tensor& out, double mean, double std, uint64_t seed, uint
 // softmax.cu
 void softmax_cuda(const Tensor& out, const Tensor& in, bool log);
 void softmax_backward_cuda(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log);
+// conv.cu
+void conv2d_cuda(const Tensor& out, const Tensor& in, const Tensor& weight, const Tensor& bias,
+                 const Conv2dParams& p);
+void conv2d_backward_input_cuda(const Tensor& grad_in, const Tensor& grad_out, const Tensor& weight,
+                                const Conv2dParams& p);
+void conv2d_backward_weight_cuda(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& in,
+                                 const Conv2dParams& p);
+// pool.cu
+void max_pool2d_cuda(const Tensor& out, const Tensor& indices, const Tensor& in, const Pool2dParams& p);
+void max_pool2d_backward_cuda(const Tensor& grad_in, const Tensor& grad_out, const Tensor& indices);
+void avg_pool2d_cuda(const Tensor& out, const Tensor& in, const Pool2dParams& p);
+void avg_pool2d_backward_cuda(const Tensor& grad_in, const Tensor& grad_out, const Pool2dParams& p);
 // norm.cu
 void batch_norm_stats_cuda(const Tensor& mean, const Tensor& var, const Tensor& in);
 void batch_norm_apply_cuda(const Tensor& out, const Tensor& in, const Tensor& scale, const Tensor& shift);

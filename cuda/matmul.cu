@@ -19,6 +19,7 @@
 #include <mma.h>
 
 #include "cuda/common.cuh"
+#include "cuda/gemm_tile.cuh"
 #include "cuda/kernels.h"
 
 namespace ember {
@@ -33,15 +34,6 @@ struct GemmArgs {
 };
 
 // ---------------- float32: register-blocked SGEMM ----------------
-
-// Row (or column) of the tile that a thread's i-th accumulator covers. With
-// 8 per thread they come as two groups of 4, half a tile apart: the float4
-// reads of the shared tiles of a quarter warp then hit distinct banks.
-template <int TILE, int T_PER>
-__device__ __forceinline__ int sgemm_slot(int t, int i) {
-  if constexpr (T_PER == 8) return (i / 4) * (TILE / 2) + t * 4 + i % 4;
-  else return t * T_PER + i;
-}
 
 // Thread tid's share of a ROWS x COLS tile at (r0, c0) of a rows x cols
 // matrix with unit column stride and row stride rs, as float4s: its i-th

@@ -147,6 +147,37 @@ struct CudaBackend final : Backend {
     DeviceGuard g(dev(grad_in));
     softmax_backward_cuda(grad_in, grad_out, out, log);
   }
+  void conv2d(const Tensor& out, const Tensor& in, const Tensor& weight, const Tensor& bias,
+              const Conv2dParams& p) override {
+    DeviceGuard g(dev(out));
+    conv2d_cuda(out, in, weight, bias, p);
+  }
+  void conv2d_backward_input(const Tensor& grad_in, const Tensor& grad_out, const Tensor& weight,
+                             const Conv2dParams& p) override {
+    DeviceGuard g(dev(grad_in));
+    conv2d_backward_input_cuda(grad_in, grad_out, weight, p);
+  }
+  void conv2d_backward_weight(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& in,
+                              const Conv2dParams& p) override {
+    DeviceGuard g(dev(grad_weight));
+    conv2d_backward_weight_cuda(grad_weight, grad_out, in, p);
+  }
+  void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& in, const Pool2dParams& p) override {
+    DeviceGuard g(dev(out));
+    max_pool2d_cuda(out, indices, in, p);
+  }
+  void max_pool2d_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& indices) override {
+    DeviceGuard g(dev(grad_in));
+    max_pool2d_backward_cuda(grad_in, grad_out, indices);
+  }
+  void avg_pool2d(const Tensor& out, const Tensor& in, const Pool2dParams& p) override {
+    DeviceGuard g(dev(out));
+    avg_pool2d_cuda(out, in, p);
+  }
+  void avg_pool2d_backward(const Tensor& grad_in, const Tensor& grad_out, const Pool2dParams& p) override {
+    DeviceGuard g(dev(grad_in));
+    avg_pool2d_backward_cuda(grad_in, grad_out, p);
+  }
   void batch_norm_stats(const Tensor& mean, const Tensor& var, const Tensor& in) override {
     DeviceGuard g(dev(in));
     batch_norm_stats_cuda(mean, var, in);

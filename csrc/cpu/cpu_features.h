@@ -2,6 +2,8 @@
 // baseline x86-64 (the GEMM micro-kernel, the sum block loop). The core is
 // built for baseline x86-64 so that one binary runs everywhere.
 #pragma once
+#include <cstdlib>
+#include <cstring>
 
 namespace ember::cpu {
 
@@ -20,5 +22,14 @@ inline bool cpu_has_avx2_fma() {
 inline bool cpu_has_avx2() { return false; }
 inline bool cpu_has_avx2_fma() { return false; }
 #endif
+
+// Whether the AVX2+FMA kernels run: the processor has them and the
+// environment does not ask for the baseline ones (EMBER_CPU_KERNELS=baseline,
+// for testing the fallback on an AVX2 machine).
+inline bool cpu_use_avx2() {
+  const char* env = std::getenv("EMBER_CPU_KERNELS");
+  if (env && std::strcmp(env, "baseline") == 0) return false;
+  return cpu_has_avx2_fma();
+}
 
 }  // namespace ember::cpu

@@ -9,6 +9,7 @@
 #include "kernels.h"
 #include "loops.h"
 #include "streaming.h"
+#include "vec_math.h"
 
 namespace ember::cpu {
 
@@ -200,6 +201,16 @@ void unary_loop(const Tensor& out, const Tensor& in, F f, int64_t grain = kParal
   }, grain);
 }
 
+// Runs a vec_math block function over contiguous float32 operands (in
+// parallel chunks when large); false when the layout needs the strided loop.
+bool contiguous_block(void (*fn)(const float*, float*, int64_t), const Tensor& out, const Tensor& in) {
+  if (!out->is_contiguous() || !in->is_contiguous()) return false;
+  const float* x = in->data<float>();
+  float* y = out->data<float>();
+  parallel_for(out->numel(), kParallelGrain, [&](int64_t begin, int64_t end) { fn(x + begin, y + begin, end - begin); });
+  return true;
+}
+
 template <typename T>
 void unary_typed(UnaryOp op, const Tensor& out, const Tensor& in) {
   const int64_t grain = memory_bound(op) ? kMemoryBoundGrain : kParallelGrain;
@@ -227,7 +238,12 @@ void unary_typed(UnaryOp op, const Tensor& out, const Tensor& in) {
     switch (op) {
       case UnaryOp::Neg: return same([](T x) { return -x; });
       case UnaryOp::Abs: return same([](T x) { return std::abs(x); });
-      case UnaryOp::Exp: return same([](T x) { return std::exp(x); });
+      case UnaryOp::Exp:
+        if constexpr (std::is_same_v<T, float>) {
+          if (contiguous_block(exp_f32_block, out, in)) return;
+          return same([](float x) { return exp_f32(x); });
+        }
+        return same([](T x) { return std::exp(x); });
       case UnaryOp::Log: return same([](T x) { return std::log(x); });
       case UnaryOp::Sqrt: return same([](T x) { return std::sqrt(x); });
       case UnaryOp::Rsqrt: return same([](T x) { return T(1) / std::sqrt(x); });
@@ -236,6 +252,10 @@ void unary_typed(UnaryOp op, const Tensor& out, const Tensor& in) {
       case UnaryOp::Tan: return same([](T x) { return std::tan(x); });
       case UnaryOp::Tanh: return same([](T x) { return std::tanh(x); });
       case UnaryOp::Sigmoid:
+        if constexpr (std::is_same_v<T, float>) {
+          if (contiguous_block(sigmoid_f32_block, out, in)) return;
+          return same([](float x) { return sigmoid_f32(x); });
+        }
         return same([](T x) {
           // Split by sign so exp never overflows.
           if (x >= 0) return T(1) / (T(1) + std::exp(-x));

@@ -181,7 +181,7 @@ std::atomic<int> g_kernel_choice{0};
 int choose_kernel() {
   int k = g_kernel_choice.load(std::memory_order_acquire);
   if (k != 0) return k;
-  k = cpu_has_avx2_fma() ? 2 : 1;
+  k = cpu_use_avx2() ? 2 : 1;
   if (const char* env = std::getenv("EMBER_GEMM_KERNEL")) {
     if (std::strcmp(env, "generic") == 0) k = 1;
   }
@@ -571,7 +571,7 @@ bool gemm_select_kernel(const char* name) {
     if (!cpu_has_avx2_fma()) return false;
     k = 2;
   } else if (std::strcmp(name, "auto") == 0) {
-    k = cpu_has_avx2_fma() ? 2 : 1;
+    k = cpu_use_avx2() ? 2 : 1;
   } else {
     return false;
   }

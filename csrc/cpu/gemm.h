@@ -25,7 +25,7 @@ void gemm_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int
               bool accumulate);
 
 // Which micro-kernel is in use: "avx2" or "generic". The choice is made once
-// from the running CPU, or from EMBER_GEMM_KERNEL=generic|avx2 in the
+// from the running CPU (EMBER_CPU_KERNELS=baseline forces generic), or from EMBER_GEMM_KERNEL=generic|avx2 in the
 // environment (for testing the fallback on an AVX2 machine).
 const char* gemm_kernel_name();
 

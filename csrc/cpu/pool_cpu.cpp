@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "../error.h"
 #include "kernels.h"
@@ -45,6 +46,24 @@ int64_t avg_divisor(int64_t oh, int64_t ow, const Span& sh, const Span& sw, int6
   return padded(oh, H, 0) * padded(ow, W, 1);
 }
 
+// The spans of every output row and column, computed once per call.
+struct Windows {
+  std::vector<Span> rows, cols;
+  Windows(int64_t H, int64_t W, int64_t Ho, int64_t Wo, const Pool2dParams& p) : rows(Ho), cols(Wo) {
+    for (int64_t o = 0; o < Ho; ++o) rows[o] = window_span(o, H, Ho, 0, p);
+    for (int64_t o = 0; o < Wo; ++o) cols[o] = window_span(o, W, Wo, 1, p);
+  }
+};
+
+// Windows that tile the input exactly (kernel == stride, no padding or
+// dilation, every window whole): LeNet's and VGG's 2x2 pools. Their average
+// sums whole rows first (a vectorizable add) and then groups of columns.
+bool tiles_exactly(const Pool2dParams& p, int64_t H, int64_t W, int64_t Ho, int64_t Wo) {
+  return !p.adaptive && p.kernel[0] == p.stride[0] && p.kernel[1] == p.stride[1] && p.padding[0] == 0 &&
+         p.padding[1] == 0 && p.dilation[0] == 1 && p.dilation[1] == 1 && Ho * p.kernel[0] <= H &&
+         Wo * p.kernel[1] <= W;
+}
+
 struct Planes {
   int64_t count, H, W, Ho, Wo;
   Planes(const Tensor& in, const Tensor& out)
@@ -59,15 +78,16 @@ void max_pool_typed(const Tensor& out, const Tensor& indices, const Tensor& in, 
   const T* x = in->data<T>();
   T* y = out->data<T>();
   int64_t* idx = indices->data<int64_t>();
+  const Windows win(pl.H, pl.W, pl.Ho, pl.Wo, p);
   parallel_for(pl.count, pl.grain(), [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const T* xp = x + plane * pl.H * pl.W;
       T* yp = y + plane * pl.Ho * pl.Wo;
       int64_t* ip = idx + plane * pl.Ho * pl.Wo;
       for (int64_t oh = 0; oh < pl.Ho; ++oh) {
-        const Span sh = window_span(oh, pl.H, pl.Ho, 0, p);
+        const Span& sh = win.rows[oh];
         for (int64_t ow = 0; ow < pl.Wo; ++ow) {
-          const Span sw = window_span(ow, pl.W, pl.Wo, 1, p);
+          const Span& sw = win.cols[ow];
           T best = -std::numeric_limits<T>::infinity();
           int64_t best_at = sh.first * pl.W + sw.first;
           for (int64_t a = 0, h = sh.first; a < sh.count; ++a, h += sh.step) {
@@ -111,14 +131,38 @@ void avg_pool_typed(const Tensor& out, const Tensor& in, const Pool2dParams& p) 
   const Planes pl(in, out);
   const T* x = in->data<T>();
   T* y = out->data<T>();
+  const Windows win(pl.H, pl.W, pl.Ho, pl.Wo, p);
+  if (tiles_exactly(p, pl.H, pl.W, pl.Ho, pl.Wo) && !p.divisor_override) {
+    const int64_t kh = p.kernel[0], kw = p.kernel[1];
+    const T scale = T(1) / T(kh * kw);
+    parallel_for(pl.count, pl.grain(), [&](int64_t begin, int64_t end) {
+      std::vector<T> row_sum(static_cast<size_t>(pl.W));
+      for (int64_t plane = begin; plane < end; ++plane) {
+        const T* xp = x + plane * pl.H * pl.W;
+        T* yp = y + plane * pl.Ho * pl.Wo;
+        for (int64_t oh = 0; oh < pl.Ho; ++oh) {
+          const T* r = xp + oh * kh * pl.W;
+          for (int64_t w = 0; w < pl.W; ++w) row_sum[w] = r[w];
+          for (int64_t i = 1; i < kh; ++i)
+            for (int64_t w = 0; w < pl.W; ++w) row_sum[w] += r[i * pl.W + w];
+          for (int64_t ow = 0; ow < pl.Wo; ++ow) {
+            T sum = 0;
+            for (int64_t j = 0; j < kw; ++j) sum += row_sum[ow * kw + j];
+            yp[oh * pl.Wo + ow] = sum * scale;
+          }
+        }
+      }
+    });
+    return;
+  }
   parallel_for(pl.count, pl.grain(), [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const T* xp = x + plane * pl.H * pl.W;
       T* yp = y + plane * pl.Ho * pl.Wo;
       for (int64_t oh = 0; oh < pl.Ho; ++oh) {
-        const Span sh = window_span(oh, pl.H, pl.Ho, 0, p);
+        const Span& sh = win.rows[oh];
         for (int64_t ow = 0; ow < pl.Wo; ++ow) {
-          const Span sw = window_span(ow, pl.W, pl.Wo, 1, p);
+          const Span& sw = win.cols[ow];
           T sum = 0;
           for (int64_t a = 0, h = sh.first; a < sh.count; ++a, h += sh.step) {
             const T* row = xp + h * pl.W;
@@ -136,15 +180,33 @@ void avg_pool_backward_typed(const Tensor& grad_in, const Tensor& grad_out, cons
   const Planes pl(grad_in, grad_out);
   const T* gy = grad_out->data<T>();
   T* gx = grad_in->data<T>();
+  const Windows win(pl.H, pl.W, pl.Ho, pl.Wo, p);
+  const bool tiles = tiles_exactly(p, pl.H, pl.W, pl.Ho, pl.Wo) && !p.divisor_override;
   parallel_for(pl.count, pl.grain(), [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       T* gxp = gx + plane * pl.H * pl.W;
-      std::fill(gxp, gxp + pl.H * pl.W, T(0));
       const T* gyp = gy + plane * pl.Ho * pl.Wo;
+      if (tiles) {
+        // Each input position belongs to at most one window: a plain write.
+        const int64_t kh = p.kernel[0], kw = p.kernel[1];
+        const T scale = T(1) / T(kh * kw);
+        for (int64_t h = 0; h < pl.H; ++h) {
+          T* row = gxp + h * pl.W;
+          const int64_t oh = h / kh;
+          if (oh >= pl.Ho) {
+            std::fill(row, row + pl.W, T(0));
+            continue;
+          }
+          for (int64_t w = 0; w < pl.Wo * kw; ++w) row[w] = gyp[oh * pl.Wo + w / kw] * scale;
+          std::fill(row + pl.Wo * kw, row + pl.W, T(0));
+        }
+        continue;
+      }
+      std::fill(gxp, gxp + pl.H * pl.W, T(0));
       for (int64_t oh = 0; oh < pl.Ho; ++oh) {
-        const Span sh = window_span(oh, pl.H, pl.Ho, 0, p);
+        const Span& sh = win.rows[oh];
         for (int64_t ow = 0; ow < pl.Wo; ++ow) {
-          const Span sw = window_span(ow, pl.W, pl.Wo, 1, p);
+          const Span& sw = win.cols[ow];
           const T share = gyp[oh * pl.Wo + ow] / T(avg_divisor(oh, ow, sh, sw, pl.H, pl.W, p));
           for (int64_t a = 0, h = sh.first; a < sh.count; ++a, h += sh.step) {
             T* row = gxp + h * pl.W;
