@@ -160,6 +160,35 @@ struct Backend {
   virtual void avg_pool2d(const Tensor& out, const Tensor& in, const Pool2dParams& p) = 0;
   // grad_in [N, C, H, W] (overwritten) from grad_out [N, C, Ho, Wo], same geometry.
   virtual void avg_pool2d_backward(const Tensor& grad_in, const Tensor& grad_out, const Pool2dParams& p) = 0;
+
+  // ---- normalization (ops/norm.cpp) ----
+  // `in` (and grad_out) arrive as contiguous 3-D [N, C, S]: batch norm's
+  // input with S the product of the trailing dims (1 for [N, C]); layer
+  // norm's as [1, rows, normalized size], its rows being the channels. Every
+  // tensor is contiguous, one dtype (float32 or float64; the op layer
+  // converts 16-bit types); the per-channel vectors are [C]. Sums
+  // accumulate in at least double precision, and results must not depend
+  // on the thread count: the work splits into blocks fixed by the sizes,
+  // whose partial results combine in block order.
+  //
+  // mean[c] and var[c] = the mean and the biased variance (divided by N*S)
+  // of channel c, numerically stable (two-pass within a block, or Welford,
+  // then Chan's combination of the blocks), for N*S >= 1.
+  virtual void batch_norm_stats(const Tensor& mean, const Tensor& var, const Tensor& in) = 0;
+  // out[n, c, s] = in[n, c, s] * scale[c] + shift[c], one pass (the forward
+  // of both modes, with scale = weight * invstd and shift = bias - mean * scale).
+  // out may be the very tensor `in`.
+  virtual void batch_norm_apply(const Tensor& out, const Tensor& in, const Tensor& scale, const Tensor& shift) = 0;
+  // sum_dy[c] = sum over n, s of grad_out; sum_dy_xmu[c] = sum of
+  // grad_out * (in - mean[c]); one pass over both inputs.
+  virtual void batch_norm_backward_reduce(const Tensor& sum_dy, const Tensor& sum_dy_xmu, const Tensor& grad_out,
+                                          const Tensor& in, const Tensor& mean) = 0;
+  // grad_in[n, c, s] = grad_out * dy_scale[c] + (in - mean[c]) * xmu_scale[c]
+  // + shift[c], one pass (the op layer folds the reduced sums, weight and
+  // invstd into the three coefficient vectors).
+  virtual void batch_norm_backward_apply(const Tensor& grad_in, const Tensor& grad_out, const Tensor& in,
+                                         const Tensor& mean, const Tensor& dy_scale, const Tensor& xmu_scale,
+                                         const Tensor& shift) = 0;
 };
 
 // The backend for a device type; throws the registered "missing" message

@@ -178,6 +178,25 @@ struct CudaBackend final : Backend {
     DeviceGuard g(dev(grad_in));
     avg_pool2d_backward_cuda(grad_in, grad_out, p);
   }
+  void batch_norm_stats(const Tensor& mean, const Tensor& var, const Tensor& in) override {
+    DeviceGuard g(dev(in));
+    batch_norm_stats_cuda(mean, var, in);
+  }
+  void batch_norm_apply(const Tensor& out, const Tensor& in, const Tensor& scale, const Tensor& shift) override {
+    DeviceGuard g(dev(in));
+    batch_norm_apply_cuda(out, in, scale, shift);
+  }
+  void batch_norm_backward_reduce(const Tensor& sum_dy, const Tensor& sum_dy_xmu, const Tensor& grad_out,
+                                  const Tensor& in, const Tensor& mean) override {
+    DeviceGuard g(dev(in));
+    batch_norm_backward_reduce_cuda(sum_dy, sum_dy_xmu, grad_out, in, mean);
+  }
+  void batch_norm_backward_apply(const Tensor& grad_in, const Tensor& grad_out, const Tensor& in,
+                                 const Tensor& mean, const Tensor& dy_scale, const Tensor& xmu_scale,
+                                 const Tensor& shift) override {
+    DeviceGuard g(dev(in));
+    batch_norm_backward_apply_cuda(grad_in, grad_out, in, mean, dy_scale, xmu_scale, shift);
+  }
 };
 
 // cudaGetDeviceCount's verdict, asked once: without a driver it fails, and

@@ -13,6 +13,7 @@ void bind_tensor(py::module_& m);
 void bind_ops(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_autograd(py::module_& m);
+void bind_norm(py::module_& m);
 }  // namespace ember::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -50,6 +51,7 @@ PYBIND11_MODULE(_C, m) {
   ember::bind::bind_ops(m);
   ember::bind::bind_conv(m);
   ember::bind::bind_autograd(m);
+  ember::bind::bind_norm(m);
   bind_io(m);
   bind_cuda(m);
 }

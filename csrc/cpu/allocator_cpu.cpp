@@ -8,12 +8,24 @@
 // each fresh block cost a page fault per 4 KiB (filling LeNet's 4.8 MB first
 // activation took 0.9 ms against PyTorch's 0.2). Beyond the bound, blocks
 // go back to the system.
+//
+// Buffers of 4 MiB and more are 2 MiB-aligned and marked for transparent
+// huge pages (where the kernel only grants them on request, "madvise"
+// mode): the first write to a fresh buffer then faults once per 2 MiB
+// instead of once per 4 KiB. On the development VM, first-touching 51 MB
+// (a [256, 64, 28, 28] float32 activation) took 109 ms in 4 KiB pages and
+// 14 ms in huge pages, so every large op's output cost more to fault in
+// than to compute.
 #include "allocator_cpu.h"
 
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "../error.h"
 
@@ -36,10 +48,18 @@ int size_class(size_t nbytes) {
   return shift;
 }
 
+constexpr size_t kHugePage = size_t(2) << 20;
+constexpr size_t kHugePageThreshold = size_t(4) << 20;
+
 void* system_allocate(size_t nbytes) {
-  size_t rounded = (nbytes + kAlign - 1) & ~(kAlign - 1);
-  void* p = std::aligned_alloc(kAlign, rounded);
+  const size_t align = nbytes >= kHugePageThreshold ? kHugePage : kAlign;
+  size_t rounded = (nbytes + align - 1) & ~(align - 1);
+  void* p = std::aligned_alloc(align, rounded);
   if (!p) throw OutOfMemoryError(str("CPU out of memory: failed to allocate ", nbytes, " bytes"));
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  // Advice only: a kernel without transparent huge pages refuses it harmlessly.
+  if (align == kHugePage) madvise(p, rounded, MADV_HUGEPAGE);
+#endif
   return p;
 }
 

@@ -66,6 +66,20 @@ struct CpuBackend final : Backend {
   void avg_pool2d_backward(const Tensor& gi, const Tensor& go, const Pool2dParams& p) override {
     cpu::avg_pool2d_backward(gi, go, p);
   }
+  void batch_norm_stats(const Tensor& mean, const Tensor& var, const Tensor& in) override {
+    cpu::batch_norm_stats(mean, var, in);
+  }
+  void batch_norm_apply(const Tensor& o, const Tensor& in, const Tensor& scale, const Tensor& shift) override {
+    cpu::batch_norm_apply(o, in, scale, shift);
+  }
+  void batch_norm_backward_reduce(const Tensor& sum_dy, const Tensor& sum_dy_xmu, const Tensor& go, const Tensor& in,
+                                  const Tensor& mean) override {
+    cpu::batch_norm_backward_reduce(sum_dy, sum_dy_xmu, go, in, mean);
+  }
+  void batch_norm_backward_apply(const Tensor& gi, const Tensor& go, const Tensor& in, const Tensor& mean,
+                                 const Tensor& dy_scale, const Tensor& xmu_scale, const Tensor& shift) override {
+    cpu::batch_norm_backward_apply(gi, go, in, mean, dy_scale, xmu_scale, shift);
+  }
 };
 
 }  // namespace

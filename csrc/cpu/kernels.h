@@ -37,5 +37,12 @@ void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& in, cons
 void max_pool2d_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& indices);
 void avg_pool2d(const Tensor& out, const Tensor& in, const Pool2dParams& p);
 void avg_pool2d_backward(const Tensor& grad_in, const Tensor& grad_out, const Pool2dParams& p);
+// norm_cpu.cpp
+void batch_norm_stats(const Tensor& mean, const Tensor& var, const Tensor& in);
+void batch_norm_apply(const Tensor& out, const Tensor& in, const Tensor& scale, const Tensor& shift);
+void batch_norm_backward_reduce(const Tensor& sum_dy, const Tensor& sum_dy_xmu, const Tensor& grad_out,
+                                const Tensor& in, const Tensor& mean);
+void batch_norm_backward_apply(const Tensor& grad_in, const Tensor& grad_out, const Tensor& in, const Tensor& mean,
+                               const Tensor& dy_scale, const Tensor& xmu_scale, const Tensor& shift);
 
 }  // namespace ember::cpu

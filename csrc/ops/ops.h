@@ -198,4 +198,19 @@ Tensor avg_pool2d(const Tensor& input, const std::vector<int64_t>& kernel, const
 Tensor adaptive_avg_pool2d(const Tensor& input, const std::vector<int64_t>& output_size);
 std::pair<Tensor, Tensor> adaptive_max_pool2d(const Tensor& input, const std::vector<int64_t>& output_size);
 
+// ---- normalization (ops/norm.cpp) ----
+// PyTorch's batch_norm over an [N, C, *] input; weight, bias, running_mean
+// and running_var hold C elements each and may be null. Training: batch
+// statistics normalize, and the running statistics (when given) are updated
+// in place, r = (1 - momentum) r + momentum stat, with the unbiased
+// variance (momentum=None's cumulative average is the module's choice of
+// momentum). Otherwise the running statistics normalize. Backward for the
+// input, weight and bias.
+Tensor batch_norm(const Tensor& input, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps);
+// Normalizes over the trailing dims `normalized_shape` (biased variance),
+// then the elementwise affine weight/bias of that shape (either may be null).
+Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  double eps);
+
 }  // namespace ember

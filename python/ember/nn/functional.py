@@ -14,6 +14,7 @@ __all__ = [
     "mse_loss", "cross_entropy", "flatten",
     "conv1d", "conv2d", "pad", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+    "batch_norm", "layer_norm",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -329,3 +330,51 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 def _is_floating(t):
     names = ("float32", "float64", "float16", "bfloat16")
     return t.dtype in tuple(getattr(ember, n) for n in names if hasattr(ember, n))
+
+
+# ---- normalization ----------------------------------------------------------
+# batch_norm and layer_norm are single core ops (ember._C, ops/norm.cpp) with
+# fused kernels and hand-written backward; here only PyTorch's Python-side
+# checks and argument order.
+
+def _verify_batch_size(size):
+    values_per_channel = size[0]
+    for extent in size[2:]:
+        values_per_channel *= extent
+    if values_per_channel == 1:
+        raise ValueError(
+            f"Expected more than 1 value per channel when training, got input size {size}")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Normalize each channel of an [N, C, *] input (PyTorch's argument order).
+
+    With ``training`` the batch's statistics normalize and ``running_mean`` /
+    ``running_var`` (if given) are updated in place with ``momentum`` and the
+    unbiased variance; otherwise the running statistics normalize.
+    """
+    if input.dim() < 2:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [-{max(input.dim(), 1)}, "
+            f"{max(input.dim(), 1) - 1}], but got 1)")
+    if training:
+        _verify_batch_size(input.size())
+    if training and eps <= 0.0:
+        raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
+    elif eps < 0.0:
+        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
+    if momentum is None:
+        raise TypeError("batch_norm(): argument 'momentum' (position 7) must be float, not NoneType")
+    return ember._C.batch_norm(input, weight, bias, running_mean, running_var, bool(training),
+                               float(momentum), float(eps))
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the trailing dims ``normalized_shape``, then scale and shift."""
+    if not isinstance(normalized_shape, (tuple, list, ember.Size)):
+        raise TypeError(
+            "layer_norm(): argument 'normalized_shape' (position 2) must be tuple of ints, "
+            f"not {type(normalized_shape).__name__}")
+    return ember._C.layer_norm(input, tuple(normalized_shape), weight, bias, float(eps))
+# ---- end of normalization ---------------------------------------------------

@@ -7,7 +7,7 @@ because the core builds its results as the base class.
 
 import ember
 
-__all__ = ["Parameter", "UninitializedParameter", "is_lazy"]
+__all__ = ["Parameter", "UninitializedParameter", "UninitializedBuffer", "is_lazy"]
 
 
 class Parameter(ember.Tensor):
@@ -93,6 +93,72 @@ class UninitializedParameter(Parameter):
         return (UninitializedParameter, (self.requires_grad,))
 
 
+class _MaterializedBuffer(ember.Tensor):
+    """What an UninitializedBuffer becomes in place: a plain tensor (the native
+    class itself cannot be assigned to ``__class__`` of a Python subclass)."""
+
+
+class UninitializedBuffer(ember.Tensor):
+    """A buffer whose shape is not known yet (a lazy module's running statistics).
+
+    :meth:`materialize` gives it a shape and turns it into a plain tensor
+    (the same object). Moving it (``to``, ``cuda``, ``double``, ...) keeps it
+    uninitialized, on the new device or dtype.
+    """
+
+    def __init__(self, requires_grad=False, device=None, dtype=None):
+        kwargs = {}
+        if device is not None:
+            kwargs["device"] = device
+        if dtype is not None:
+            kwargs["dtype"] = dtype
+        super().__init__(ember.empty(0, **kwargs))
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def materialize(self, shape, device=None, dtype=None):
+        """Allocate storage of ``shape`` (uninitialized values) in place."""
+        if device is None:
+            device = self.data.device
+        if dtype is None:
+            dtype = self.data.dtype
+        self.data = ember.empty(tuple(shape), device=device, dtype=dtype)
+        self.__class__ = _MaterializedBuffer
+
+    def to(self, *args, **kwargs):
+        moved = ember.Tensor.to(self.data, *args, **kwargs)
+        return UninitializedBuffer(self.requires_grad, moved.device, moved.dtype)
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else device)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    @property
+    def shape(self):
+        raise ValueError(_uninit_message("shape").replace("parameter", "buffer"))
+
+    def size(self, *args, **kwargs):
+        raise ValueError(_uninit_message("size").replace("parameter", "buffer"))
+
+    def numel(self):
+        raise ValueError(_uninit_message("numel").replace("parameter", "buffer"))
+
+    def __repr__(self):
+        return "<UninitializedBuffer>"
+
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        result = type(self)(self.requires_grad, self.data.device, self.data.dtype)
+        memo[id(self)] = result
+        return result
+
+    def __reduce_ex__(self, protocol):
+        return (UninitializedBuffer, (self.requires_grad,))
+
+
 def _uninit_message(what):
     return (
         f"Attempted to use an uninitialized parameter in {what}. "
@@ -104,5 +170,5 @@ def _uninit_message(what):
 
 
 def is_lazy(param):
-    """True for parameters that have not been given a shape yet."""
-    return isinstance(param, UninitializedParameter)
+    """True for parameters and buffers that have not been given a shape yet."""
+    return isinstance(param, (UninitializedParameter, UninitializedBuffer))
