@@ -1,0 +1,77 @@
+"""default_collate: merges a list of samples into a batch, as PyTorch's does.
+
+Besides ember tensors it stacks numpy arrays and, for readers who keep
+torchvision's datasets, torch tensors (converted through numpy, so the
+batch is an ember tensor that ember's models can train on).
+"""
+
+from collections.abc import Mapping, Sequence
+import re
+import sys
+
+import ember
+
+__all__ = ["default_collate"]
+
+_ERROR = "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
+# numpy dtypes that hold strings or Python objects: PyTorch refuses them too.
+_STRING_OR_OBJECT_DTYPE = re.compile(r"[SaUO]")
+
+
+def _is_torch_tensor(obj):
+    torch = sys.modules.get("torch")  # a torch tensor means torch is already imported
+    return torch is not None and isinstance(obj, torch.Tensor)
+
+
+def _ember_from_torch(tensor):
+    """An ember tensor with the values of a CPU or CUDA torch tensor (no
+    gradient history), sharing memory where numpy can."""
+    import torch
+
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16
+        return ember.from_numpy(tensor.float().numpy()).to(ember.bfloat16)
+    return ember.from_numpy(tensor.numpy())
+
+
+def default_collate(batch):
+    """Merge a list of samples into a batch, as PyTorch's default_collate does.
+
+    Tensors are stacked along a new dim 0 (torch tensors become ember
+    tensors); numpy arrays are stacked into a tensor; Python ints become an
+    int64 tensor, floats float64, bools bool; strings stay a list; tuples,
+    lists and dicts are collated field by field (tuples come back as lists).
+    ``batch`` is a list or tuple of samples.
+    """
+    elem = batch[0]
+    if isinstance(elem, ember.Tensor):
+        return ember.stack(list(batch), 0)
+    if _is_torch_tensor(elem):
+        import torch
+
+        return _ember_from_torch(torch.stack(list(batch), 0))
+    if isinstance(elem, bool):
+        return ember.tensor(list(batch), dtype=ember.bool)
+    if isinstance(elem, int):
+        return ember.tensor(list(batch), dtype=ember.int64)
+    if isinstance(elem, float):
+        return ember.tensor(list(batch), dtype=ember.float64)
+    if isinstance(elem, (str, bytes)):
+        return batch  # left as the list (or, inside a tuple sample, tuple) it came in
+    if type(elem).__module__ == "numpy":
+        import numpy as np
+
+        if isinstance(elem, np.ndarray) or isinstance(elem, np.generic):
+            if _STRING_OR_OBJECT_DTYPE.search(elem.dtype.str) is not None:
+                raise TypeError(_ERROR.format(elem.dtype))
+            return ember.from_numpy(np.ascontiguousarray(np.stack([np.asarray(b) for b in batch])))
+    if isinstance(elem, Mapping):
+        return {key: default_collate([d[key] for d in batch]) for key in elem}
+    if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
+        return type(elem)(*(default_collate(s) for s in zip(*batch)))
+    if isinstance(elem, Sequence):
+        size = len(elem)
+        if any(len(e) != size for e in batch):
+            raise RuntimeError("each element in list of batch should be of equal size")
+        return [default_collate(samples) for samples in zip(*batch)]
+    raise TypeError(_ERROR.format(type(elem)))
