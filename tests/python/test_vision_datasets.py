@@ -311,3 +311,32 @@ def test_read_idx_other_dtypes(tmp_path):
         out = read_idx(path, 3)
         assert out.dtype == np.dtype(dtype) and out.flags.writeable
         np.testing.assert_array_equal(out, values)
+
+
+# --- the demo: examples/lenet_fashion_mnist.py ------------------------------
+
+EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "lenet_fashion_mnist.py")
+
+
+def _run_example(*args):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(__file__), "..", "..", "python"))
+    return subprocess.run([sys.executable, EXAMPLE, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_example_without_files_says_how_to_get_them(tmp_path):
+    out = _run_example("--root", str(tmp_path))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    for name, _ in datasets.FashionMNIST.resources:
+        assert name in out.stderr
+    assert os.path.join(str(tmp_path), "FashionMNIST", "raw") in out.stderr and "--download" in out.stderr
+
+
+@pytest.mark.skipif(not hasattr(ember.nn, "Conv2d"), reason="needs nn.Conv2d and nn.AvgPool2d")
+def test_example_trains_on_generated_files(tmp_path):
+    make_raw_folder(tmp_path, n_train=64, n_test=32)
+    out = _run_example("--root", str(tmp_path), "--epochs", "1", "--batch-size", "16", "--workers", "2")
+    assert out.returncode == 0, out.stderr
+    assert "epoch 1: loss" in out.stdout and "test acc" in out.stdout
