@@ -56,7 +56,7 @@ def accuracy(net, loader):
 
 def train_ch6(net, train_iter, test_iter, num_epochs, lr):
     def init_weights(m):
-        if type(m) == nn.Linear or type(m) == nn.Conv2d:
+        if type(m) in (nn.Linear, nn.Conv2d):
             nn.init.xavier_uniform_(m.weight)
 
     net.apply(init_weights)
@@ -68,10 +68,10 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr):
         for X, y in train_iter:
             optimizer.zero_grad()
             y_hat = net(X)
-            l = loss(y_hat, y)
-            l.backward()
+            batch_loss = loss(y_hat, y)
+            batch_loss.backward()
             optimizer.step()
-            loss_sum += float(l) * y.numel()
+            loss_sum += float(batch_loss) * y.numel()
             correct += int((y_hat.argmax(dim=1) == y).sum())
             seen += y.numel()
         elapsed = time.perf_counter() - start

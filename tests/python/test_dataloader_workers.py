@@ -5,7 +5,6 @@ slow workers, shared-memory batches, no leaked processes, torch tensors in
 collate, and fork safety with ember's OpenMP threads."""
 
 import gc
-import multiprocessing
 import os
 import random
 import signal
@@ -251,13 +250,14 @@ def test_workers_end_at_interpreter_exit():
     assert len(pids) == 2 and _wait_gone(pids)
 
 
-def _mapping_of(address):
+def _mapping_of(address, field="name"):
+    """The name (or inode) of the mapping of this process that holds ``address``."""
     with open("/proc/self/maps") as f:
         for line in f:
-            span, _, _, _, _, *name = line.split()
+            span, _, _, _, inode, *name = line.split()
             lo, hi = (int(v, 16) for v in span.split("-"))
             if lo <= address < hi:
-                return " ".join(name)
+                return " ".join(name) if field == "name" else int(inode)
     return None
 
 
@@ -268,6 +268,20 @@ def test_batches_arrive_in_shared_memory():
         assert "memfd:ember-dataloader-batch" in _mapping_of(batch[key].data_ptr())
     batch["x"].add_(1)  # writable, and private to this process
     assert batch["x"][0].tolist() == [[1.0] * 3] * 2
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="memfd batches are Linux's")
+def test_shared_memory_is_recycled():
+    files, kept = set(), []
+    for i, batch in enumerate(data.DataLoader(Mixed(120), batch_size=4, num_workers=2)):
+        files.add(_mapping_of(batch["x"].data_ptr(), field="inode"))
+        assert batch["x"][:, 0, 0].tolist() == [float(4 * i + k) for k in range(4)]
+        if i % 10 == 0:
+            kept.append(batch)  # batches the program keeps are never overwritten
+        del batch
+    assert len(files) <= 12  # 30 batches; without recycling every batch gets a file of its own
+    for j, batch in enumerate(kept):
+        assert batch["x"][:, 0, 0].tolist() == [float(40 * j + k) for k in range(4)]
 
 
 def test_persistent_workers_survive_epochs_and_early_breaks():

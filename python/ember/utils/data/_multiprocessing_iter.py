@@ -69,6 +69,9 @@ class _Worker:
         self.process = process
         self.sock = sock
         self.pending = deque()  # task ids sent and not yet received, in order
+        # The worker's shared-memory blocks this process no longer maps; sent
+        # with the next task so the worker can reuse them.
+        self.released = []
 
 
 def _shutdown(workers, owner_pid):
@@ -162,8 +165,9 @@ class MultiProcessingIter:
             worker = self._workers[task_id % self._num_workers]
         worker.pending.append(task_id)
         self._task_worker[task_id] = worker
+        released, worker.released[:] = list(worker.released), []
         try:
-            send_message(worker.sock, ("fetch", task_id, indices))
+            send_message(worker.sock, ("fetch", task_id, indices, released))
         except OSError:
             pass  # the worker died: receiving its result says so
         return True
@@ -215,7 +219,7 @@ class MultiProcessingIter:
             ready = wait([worker.sock, worker.process.sentinel], remaining)
             if worker.sock in ready:
                 try:
-                    return receive_message(worker.sock)
+                    return receive_message(worker.sock, on_release=worker.released.append)
                 except (EOFError, ConnectionError):
                     pass  # its end closed: the worker is gone
             elif worker.process.sentinel in ready:

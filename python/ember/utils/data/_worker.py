@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import ember
 
-from ._shared_transport import receive_message, send_message
+from ._shared_transport import BlockPool, receive_message, send_message
 
-__all__ = ["WorkerInfo", "get_worker_info"]
+__all__ = ["WorkerInfo", "get_worker_info", "shared_memory_pool"]
 
 # How often an idle worker checks that the process that started it is alive.
 _PARENT_CHECK_INTERVAL = 1.0
@@ -40,11 +40,18 @@ class WorkerInfo:
 
 
 _worker_info = None
+_pool = None
 
 
 def get_worker_info():
     """A WorkerInfo in a DataLoader worker process, None in the main process."""
     return _worker_info
+
+
+def shared_memory_pool():
+    """In a worker, the pool its batches' shared memory comes from (collate
+    builds batches there); None in the main process."""
+    return _pool
 
 
 @dataclass
@@ -88,10 +95,10 @@ def _seed_worker(seed, base_seed, worker_id):
 def worker_loop(sock, fetch, dataset, worker_id, num_workers, base_seed, worker_init_fn, parent_pid):
     """Serve tasks from ``sock`` until told to stop or the parent is gone.
 
-    Messages in: ("fetch", task_id, indices) and ("stop",). Messages out:
-    (task_id, batch) or (task_id, WorkerError).
+    Messages in: ("fetch", task_id, indices, released block ids) and
+    ("stop",). Messages out: (task_id, batch) or (task_id, WorkerError).
     """
-    global _worker_info
+    global _worker_info, _pool
     # Ctrl-C reaches the whole process group: the main process handles it
     # and ends the workers, which must not print tracebacks of their own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -101,6 +108,7 @@ def worker_loop(sock, fetch, dataset, worker_id, num_workers, base_seed, worker_
     seed = base_seed + worker_id
     _seed_worker(seed, base_seed, worker_id)
     _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed, dataset=dataset)
+    _pool = pool = BlockPool()
     init_error = None
     if worker_init_fn is not None:
         try:
@@ -123,8 +131,8 @@ def worker_loop(sock, fetch, dataset, worker_id, num_workers, base_seed, worker_
                 return  # the main process closed its end
             if any(m[0] == "stop" for m in inbox):
                 return
-            message = inbox.popleft()
-            _, task_id, indices = message
+            _, task_id, indices, released = inbox.popleft()
+            pool.released(released)
             if init_error is not None:
                 result = init_error
             else:
@@ -133,11 +141,11 @@ def worker_loop(sock, fetch, dataset, worker_id, num_workers, base_seed, worker_
                 except Exception as exc:
                     result = _capture(worker_id, exc)
             try:
-                send_message(sock, (task_id, result))
+                send_message(sock, (task_id, result), pool)
             except (BrokenPipeError, ConnectionError):
                 return  # the main process is gone
             except Exception as exc:  # e.g. a batch that cannot be pickled
-                send_message(sock, (task_id, _capture(worker_id, exc)))
+                send_message(sock, (task_id, _capture(worker_id, exc)), pool)
     except KeyboardInterrupt:
         pass
     finally:

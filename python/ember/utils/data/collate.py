@@ -11,6 +11,9 @@ import sys
 
 import ember
 
+from ._shared_transport import shared_empty
+from ._worker import shared_memory_pool
+
 __all__ = ["default_collate"]
 
 _ERROR = "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
@@ -34,6 +37,37 @@ def _ember_from_torch(tensor):
     return ember.from_numpy(tensor.numpy())
 
 
+def _stack_in_shared_memory(arrays):
+    """``np.stack(arrays)`` written straight into shared memory, as an ember
+    tensor. In a worker this saves a copy: the batch is sent as its file's
+    descriptor (PyTorch's collate does the same in workers)."""
+    import numpy as np
+
+    out = shared_empty(shared_memory_pool(), (len(arrays),) + arrays[0].shape, arrays[0].dtype)
+    np.stack(arrays, out=out.numpy())
+    return out
+
+
+def _stack_tensors(tensors):
+    if shared_memory_pool() is not None:
+        first = tensors[0]
+        if (first.device.type == "cpu" and first.dtype != ember.bfloat16 and not first.requires_grad
+                and all(t.dtype == first.dtype and t.shape == first.shape and t.device == first.device
+                        and not t.requires_grad for t in tensors)):
+            return _stack_in_shared_memory([t.numpy() for t in tensors])
+    return ember.stack(tensors, 0)  # also the error for mismatched samples
+
+
+def _stack_arrays(arrays):
+    import numpy as np
+
+    arrays = [np.asarray(a) for a in arrays]
+    if shared_memory_pool() is not None and all(a.shape == arrays[0].shape and a.dtype == arrays[0].dtype
+                                             for a in arrays):
+        return _stack_in_shared_memory(arrays)
+    return ember.from_numpy(np.ascontiguousarray(np.stack(arrays)))
+
+
 def default_collate(batch):
     """Merge a list of samples into a batch, as PyTorch's default_collate does.
 
@@ -45,7 +79,7 @@ def default_collate(batch):
     """
     elem = batch[0]
     if isinstance(elem, ember.Tensor):
-        return ember.stack(list(batch), 0)
+        return _stack_tensors(list(batch))
     if _is_torch_tensor(elem):
         import torch
 
@@ -64,7 +98,7 @@ def default_collate(batch):
         if isinstance(elem, np.ndarray) or isinstance(elem, np.generic):
             if _STRING_OR_OBJECT_DTYPE.search(elem.dtype.str) is not None:
                 raise TypeError(_ERROR.format(elem.dtype))
-            return ember.from_numpy(np.ascontiguousarray(np.stack([np.asarray(b) for b in batch])))
+            return _stack_arrays(batch)
     if isinstance(elem, Mapping):
         return {key: default_collate([d[key] for d in batch]) for key in elem}
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
