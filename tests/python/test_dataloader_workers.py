@@ -364,9 +364,9 @@ def test_argument_errors_as_pytorch():
 
 def test_prefetch_factor_bounds_tasks_in_flight():
     it = iter(data.DataLoader(Mixed(40), batch_size=1, num_workers=2, prefetch_factor=3))
-    assert len(it) == 6  # batches requested and not yet delivered
+    assert it._tasks_in_flight == 6 and len(it) == 40
     next(it)
-    assert len(it) == 6
+    assert it._tasks_in_flight == 6
 
 
 # --- fork safety with ember's OpenMP threads -------------------------------

@@ -137,6 +137,10 @@ class MultiProcessingIter:
         self._start_epoch(loader)
 
     def _start_epoch(self, loader):
+        try:
+            self._length = len(loader)
+        except TypeError:  # a sampler without a length
+            self._length = None
         self._tasks = iter(loader._tasks())
         self._sent = 0
         self._received = 0
@@ -194,6 +198,12 @@ class MultiProcessingIter:
         return data
 
     def __len__(self):
+        if self._length is None:
+            raise TypeError("this DataLoader's sampler has no length")
+        return self._length  # as PyTorch's iterators: the loader's number of batches
+
+    @property
+    def _tasks_in_flight(self):
         return self._sent - self._received
 
     def _first_ready(self):
