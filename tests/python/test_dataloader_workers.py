@@ -210,6 +210,16 @@ def test_killed_worker_raises_instead_of_hanging():
             pass
     assert time.monotonic() - start < 30
     assert not any(p.is_alive() for p in processes)  # the surviving worker was ended too
+    with pytest.raises(RuntimeError, match="workers have ended"):
+        next(it)
+
+
+def test_persistent_workers_replaced_after_a_death():
+    loader = data.DataLoader(SelfKilling(), batch_size=2, num_workers=2, persistent_workers=True)
+    with pytest.raises(RuntimeError, match="exited unexpectedly"):
+        list(loader)
+    with pytest.raises(RuntimeError, match="exited unexpectedly"):  # fresh workers, the same fate at index 6
+        list(loader)
 
 
 def test_timeout():
@@ -273,15 +283,18 @@ def test_batches_arrive_in_shared_memory():
 @pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="memfd batches are Linux's")
 def test_shared_memory_is_recycled():
     files, kept = set(), []
-    for i, batch in enumerate(data.DataLoader(Mixed(120), batch_size=4, num_workers=2)):
+    for i, batch in enumerate(data.DataLoader(Mixed(800), batch_size=4, num_workers=2)):
         files.add(_mapping_of(batch["x"].data_ptr(), field="inode"))
         assert batch["x"][:, 0, 0].tolist() == [float(4 * i + k) for k in range(4)]
-        if i % 10 == 0:
+        if i % 50 == 0:
             kept.append(batch)  # batches the program keeps are never overwritten
         del batch
-    assert len(files) <= 12  # 30 batches; without recycling every batch gets a file of its own
+    # 200 batches; without recycling each would have a file of its own. In
+    # circulation: per worker a few batches (3 files each) in flight or not
+    # yet reported free, and the kept ones.
+    assert len(files) <= 40
     for j, batch in enumerate(kept):
-        assert batch["x"][:, 0, 0].tolist() == [float(40 * j + k) for k in range(4)]
+        assert batch["x"][:, 0, 0].tolist() == [float(200 * j + k) for k in range(4)]
 
 
 def test_persistent_workers_survive_epochs_and_early_breaks():

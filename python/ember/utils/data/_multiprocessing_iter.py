@@ -169,7 +169,9 @@ class MultiProcessingIter:
             worker = self._workers[task_id % self._num_workers]
         worker.pending.append(task_id)
         self._task_worker[task_id] = worker
-        released, worker.released[:] = list(worker.released), []
+        released = []
+        while worker.released:  # pop: a mapping's finalizer may append meanwhile
+            released.append(worker.released.pop())
         try:
             send_message(worker.sock, ("fetch", task_id, indices, released))
         except OSError:
@@ -179,11 +181,18 @@ class MultiProcessingIter:
     def __iter__(self):
         return self
 
+    @property
+    def _workers_alive(self):
+        return self._finalizer.alive
+
     def __next__(self):
         if self._received == self._sent:
             if not self._persistent:
                 self._finalizer()
             raise StopIteration
+        if not self._workers_alive:
+            raise RuntimeError("this DataLoader iterator's workers have ended (see the error raised before); "
+                               "iterate over the DataLoader again for a new pass")
         if self._in_order:
             worker = self._task_worker.pop(self._received)
         else:

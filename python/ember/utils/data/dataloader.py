@@ -130,7 +130,7 @@ class DataLoader:
         if self.num_workers == 0:
             return self._single_process_iter()
         if self.persistent_workers:
-            if self._iterator is None:
+            if self._iterator is None or not self._iterator._workers_alive:
                 self._iterator = MultiProcessingIter(self)
             else:
                 self._iterator._reset(self)
