@@ -455,3 +455,28 @@ print(shapes, tuple(T.Resize(224)(tensors).shape))
 """, timeout=90)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "[(4, 1, 224, 224), (4, 1, 224, 224)] (1, 224, 224)" in out.stdout
+
+
+def test_default_convert_like_pytorch_for_unbatched_samples():
+    torch = pytest.importorskip("torch")
+    import collections
+
+    Point = collections.namedtuple("Point", "a b")
+    samples = [np.arange(3), (np.arange(2), 3, "x"), {"k": np.float32(2.5), "l": [np.zeros(2)]},
+               Point(np.ones(1), "q"), np.array(["a"]), 5, "text"]
+    for sample in samples:
+        ours, theirs = data.default_convert(sample), torch.utils.data.default_convert(sample)
+        assert type(ours).__name__ == type(theirs).__name__
+        assert repr(ours).replace("ember", "torch") == repr(theirs)
+
+    class Arrays(data.Dataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return np.full(2, i), i
+
+    for workers in (0, 2):
+        out = list(data.DataLoader(Arrays(), batch_size=None, num_workers=workers))
+        assert [(x.tolist(), y) for x, y in out] == [([0, 0], 0), ([1, 1], 1), ([2, 2], 2)]
+        assert isinstance(out[0], list) and isinstance(out[0][0], ember.Tensor)

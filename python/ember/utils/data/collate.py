@@ -14,7 +14,7 @@ import ember
 from ._shared_transport import shared_empty
 from ._worker import shared_memory_pool
 
-__all__ = ["default_collate"]
+__all__ = ["default_collate", "default_convert"]
 
 _ERROR = "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
 # numpy dtypes that hold strings or Python objects: PyTorch refuses them too.
@@ -35,6 +35,36 @@ def _ember_from_torch(tensor):
     if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16
         return ember.from_numpy(tensor.float().numpy()).to(ember.bfloat16)
     return ember.from_numpy(tensor.numpy())
+
+
+def default_convert(data):
+    """Turn numpy arrays (and torch tensors) into ember tensors, inside
+    dicts, lists, tuples and namedtuples too; anything else is left as it
+    is. What a DataLoader applies to single samples (``batch_size=None``)
+    when no ``collate_fn`` is given, as PyTorch's default_convert."""
+    if isinstance(data, ember.Tensor):
+        return data
+    if _is_torch_tensor(data):
+        return _ember_from_torch(data)
+    if type(data).__module__ == "numpy":
+        import numpy as np
+
+        if isinstance(data, np.ndarray):
+            if _STRING_OR_OBJECT_DTYPE.search(data.dtype.str) is not None:
+                return data
+            return ember.from_numpy(np.ascontiguousarray(data))
+        if isinstance(data, np.generic) and _STRING_OR_OBJECT_DTYPE.search(data.dtype.str) is None:
+            return ember.from_numpy(np.asarray(data))
+        return data
+    if isinstance(data, Mapping):
+        return {key: default_convert(value) for key, value in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):
+        return [default_convert(d) for d in data]  # PyTorch returns a list here too
+    if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+        return [default_convert(d) for d in data]
+    return data
 
 
 def _stack_in_shared_memory(arrays):
