@@ -260,6 +260,25 @@ def test_workers_end_at_interpreter_exit():
     assert len(pids) == 2 and _wait_gone(pids)
 
 
+def test_workers_end_when_the_main_process_is_killed():
+    script = textwrap.dedent("""
+        import os, signal
+        import ember
+        from ember.utils import data
+        class DS(data.Dataset):
+            def __len__(self): return 100
+            def __getitem__(self, i): return os.getpid()
+        it = iter(data.DataLoader(DS(), batch_size=2, num_workers=2))
+        print(*sorted(set(next(it).tolist()) | set(next(it).tolist())), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup of any kind
+    """)
+    env = dict(os.environ, PYTHONPATH=PYTHON_DIR)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == -signal.SIGKILL
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 2 and _wait_gone(pids, seconds=15)  # orphans notice within a second or two
+
+
 def _mapping_of(address, field="name"):
     """The name (or inode) of the mapping of this process that holds ``address``."""
     with open("/proc/self/maps") as f:
