@@ -27,8 +27,24 @@ class DataLoader:
     ``shuffle=True`` draws a fresh permutation from ember's global generator
     (``ember.randperm``) at the start of every pass, so ``ember.manual_seed``
     makes the order reproducible. ``drop_last`` drops a final short batch.
-    ``batch_size=None`` yields single samples without collating them into a
-    batch.
+    ``batch_size=None`` yields single samples, passed through
+    ``default_convert`` (numpy arrays become tensors) unless a
+    ``collate_fn`` is given.
+
+    ``num_workers=N`` loads in N worker processes, as PyTorch: each batch
+    is fetched and collated in a worker and arrives through shared memory,
+    in order (``in_order=False``: as they come); at most ``prefetch_factor``
+    batches per worker are in flight. Each worker is seeded with a base
+    seed drawn from ember's generator plus its id (``random``, numpy and
+    ember), ``worker_init_fn(worker_id)`` runs first and
+    ``get_worker_info()`` describes the worker. An exception in a worker is
+    raised here with the worker's traceback; a worker that dies raises a
+    RuntimeError, as does waiting longer than ``timeout`` seconds (0: no
+    limit). Workers end with the pass, unless ``persistent_workers``.
+    ``multiprocessing_context`` picks the start method ('fork' by default
+    on Linux; 'spawn' and 'forkserver' need a picklable dataset).
+    ``generator`` is not supported (seed with ``ember.manual_seed``);
+    ``pin_memory`` is accepted and has no effect on the CPU.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None,
