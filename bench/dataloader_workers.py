@@ -12,8 +12,15 @@ Issue 12's target: with about 1 ms per item, 2 workers deliver at least
 worker start-up is included (a fresh iterator per pass, as one epoch).
 With PyTorch installed, its DataLoader runs the same workloads (the
 transform's output as a torch tensor) for comparison on the same machine.
+
+The CPU time each item cost, in the main process and in the workers, is
+printed too, with the rate it implies on 2 free cores: on a machine whose
+cores other processes keep busy (and with the kernel's autogroup, which
+gives one session's processes one share), workers cannot gain, and the
+CPU cost is what still says whether they would.
 """
 import argparse
+import gc
 import os
 import platform
 import time
@@ -72,15 +79,35 @@ class AsTorch:
         return torch.from_numpy(x.numpy()), y
 
 
-def items_per_second(dataset, workers, repeats, batch_size=64, loader_class=data.DataLoader):
-    best = float("inf")
+def measure(dataset, workers, repeats, batch_size=64, loader_class=data.DataLoader):
+    """(items/s, CPU seconds per item in this process, in the workers), best pass."""
+    best = None
     for _ in range(repeats):
         loader = loader_class(dataset, batch_size=batch_size, shuffle=True, num_workers=workers)
-        start = time.perf_counter()
+        before, cpu_before = time.perf_counter(), os.times()
         count = sum(len(y) for _, y in loader)
-        best = min(best, time.perf_counter() - start)
+        elapsed = time.perf_counter() - before
+        cpu_after = os.times()
+        del loader
+        gc.collect()  # the workers are joined (and their CPU time counted) once the iterator is gone
+        children = os.times()
         assert count == len(dataset)
-    return len(dataset) / best
+        main_cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+        worker_cpu = ((children.children_user - cpu_before.children_user)
+                      + (children.children_system - cpu_before.children_system))
+        result = (len(dataset) / elapsed, main_cpu / len(dataset), worker_cpu / len(dataset))
+        if best is None or result[0] > best[0]:
+            best = result
+    return best
+
+
+def projected_rate(workers, main_cpu, worker_cpu, cores=2):
+    """Items/s on `cores` free cores from the CPU each item cost: the main
+    process, each worker and all of them together may not exceed a core,
+    one core and all cores respectively."""
+    if workers == 0:
+        return 1 / main_cpu
+    return min(1 / main_cpu, workers / worker_cpu, cores / (main_cpu + worker_cpu))
 
 
 def main():
@@ -106,10 +133,16 @@ def main():
         if torch is not None:
             runs.append(("PyTorch", AsTorch(dataset), torch.utils.data.DataLoader))
         for library, ds, loader_class in runs:
-            rates = {w: items_per_second(ds, w, args.repeats, loader_class=loader_class) for w in (0, 1, 2)}
+            results = {w: measure(ds, w, args.repeats, loader_class=loader_class) for w in (0, 1, 2)}
+            rates = {w: r[0] for w, r in results.items()}
             print(f"{name:11s} {library:7s} per item {1000 / rates[0]:.2f} ms | " +
                   " | ".join(f"{w} workers {r:6.0f} items/s" for w, r in rates.items()) +
                   f" | 2 workers / 0: {rates[2] / rates[0]:.2f}x", flush=True)
+            cpu = " | ".join(f"{w} workers: main {1e3 * m:.3f}, workers {1e3 * c:.3f}"
+                             for w, (_, m, c) in results.items())
+            projected = projected_rate(2, *results[2][1:]) / projected_rate(0, *results[0][1:])
+            print(f"{'':19s} CPU ms per item: {cpu} | projected on 2 free cores, 2 workers / 0: "
+                  f"{projected:.2f}x", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at end")
 
 
