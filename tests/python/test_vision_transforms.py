@@ -96,6 +96,10 @@ def test_resize_pil_nearest_and_same_size():
     out = T.Resize((4, 5), interpolation=T.InterpolationMode.NEAREST)(image)
     np.testing.assert_array_equal(np.asarray(out), np.asarray(image.resize((5, 4), Image.Resampling.NEAREST)))
     assert T.Resize(9)(image) is image
+    exact = T.Resize((4, 5), interpolation=T.InterpolationMode.NEAREST_EXACT)(image)
+    np.testing.assert_array_equal(np.asarray(exact), np.asarray(out))
+    with pytest.warns(UserWarning, match="Anti-alias option is always applied for PIL Image input"):
+        T.Resize(4, antialias=False)(image)
 
 
 @pytest.mark.parametrize("shape, size", [((1, 28, 28), 224), ((2, 3, 50, 37), (13, 11)), ((10, 10), (3, 7)),

@@ -11,6 +11,7 @@ torchvision), computed with numpy as one weight matrix per axis.
 
 from collections.abc import Sequence
 from enum import Enum
+import warnings
 
 import numpy as np
 
@@ -149,6 +150,7 @@ def _pil_filter(mode):
     image = pil_image_module()
     filters = {
         InterpolationMode.NEAREST: image.Resampling.NEAREST,
+        InterpolationMode.NEAREST_EXACT: image.Resampling.NEAREST,  # as torchvision: Pillow's nearest is exact
         InterpolationMode.BILINEAR: image.Resampling.BILINEAR,
         InterpolationMode.BICUBIC: image.Resampling.BICUBIC,
         InterpolationMode.BOX: image.Resampling.BOX,
@@ -195,6 +197,8 @@ class Resize:
 
     def __call__(self, img):
         if is_pil_image(img):
+            if not self.antialias and self.interpolation in (InterpolationMode.BILINEAR, InterpolationMode.BICUBIC):
+                warnings.warn("Anti-alias option is always applied for PIL Image input. Argument antialias is ignored.")
             width, height = img.size
             out_h, out_w = _output_size(height, width, self.size, self.max_size)
             if (out_h, out_w) == (height, width):
