@@ -18,8 +18,11 @@
 // than to compute.
 #include "allocator_cpu.h"
 
+#include <pthread.h>
+
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <unordered_map>
 #include <vector>
 
@@ -72,9 +75,23 @@ struct BlockCache {
 
   // Leaked on purpose: tensors may still be freed during interpreter exit.
   static BlockCache& instance() {
-    static BlockCache* cache = new BlockCache();
+    static BlockCache* cache = create();
     return *cache;
   }
+
+ private:
+  static BlockCache* create() {
+    BlockCache* cache = new BlockCache();
+    pthread_atfork(nullptr, nullptr, reset_lock_in_forked_child);
+    return cache;
+  }
+
+  // fork() copies the lock as it was: held, if another thread was inside
+  // allocate() at that moment, by a thread the child does not have. The
+  // child is single-threaded when this runs, so a fresh lock is correct;
+  // the free lists themselves are consistent (every change happens under
+  // the lock, and the forking thread was not inside one).
+  static void reset_lock_in_forked_child() { new (&instance().mutex) std::mutex(); }
 };
 
 }  // namespace
