@@ -1,6 +1,6 @@
 """ember.nn: modules, layers, losses, parameters and initializers."""
 
-from . import functional, init
+from . import functional, init, parallel
 from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .containers import ModuleDict, ModuleList, Sequential
 from .dropout import Dropout
@@ -15,5 +15,5 @@ __all__ = [
     "Sequential", "ModuleList", "ModuleDict",
     "Identity", "Linear", "LazyLinear", "Flatten", "Dropout",
     "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
-    "MSELoss", "CrossEntropyLoss", "functional", "init",
+    "MSELoss", "CrossEntropyLoss", "functional", "init", "parallel",
 ]
