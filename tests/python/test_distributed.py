@@ -29,6 +29,7 @@ def _env(**extra):
     import ember
     env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(ember.__file__))] +
                                         [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["EMBER_DISTRIBUTED_TIMEOUT"] = "120"  # a hang fails the test with a message, not at the test's limit
     env.update(extra)
     return env
 
@@ -122,16 +123,18 @@ def test_asking_for_more_processes_than_started_is_an_error():
 
 def test_launcher_sets_torchrun_environment_and_thread_counts(tmp_path):
     script = tmp_path / "env.py"
-    script.write_text("import os\nprint('ENV', *(os.environ[k] for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', "
-                      "'LOCAL_WORLD_SIZE', 'OMP_NUM_THREADS')), flush=True)\n")
+    # Each rank writes its own file: two ranks printing at once may interleave.
+    script.write_text("import os, sys\nvalues = [os.environ[k] for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', "
+                      "'LOCAL_WORLD_SIZE', 'OMP_NUM_THREADS')]\n"
+                      "open(os.path.join(sys.argv[1], 'env-' + values[0]), 'w').write(' '.join(values))\n")
     env = _env()
     env.pop("OMP_NUM_THREADS", None)
-    proc = subprocess.run([sys.executable, "-m", "ember.distributed.run", "--nproc_per_node=2", str(script)], env=env,
-                          capture_output=True, text=True, timeout=JOB_LIMIT)
+    proc = subprocess.run([sys.executable, "-m", "ember.distributed.run", "--nproc_per_node=2", str(script),
+                           str(tmp_path)], env=env, capture_output=True, text=True, timeout=JOB_LIMIT)
     assert proc.returncode == 0, proc.stderr
     threads = str(max(1, (os.cpu_count() or 1) // 2))
-    lines = sorted(ln for ln in proc.stdout.splitlines() if ln.startswith("ENV"))
-    assert lines == [f"ENV 0 2 0 2 {threads}", f"ENV 1 2 1 2 {threads}"], proc.stdout
+    assert (tmp_path / "env-0").read_text() == f"0 2 0 2 {threads}"
+    assert (tmp_path / "env-1").read_text() == f"1 2 1 2 {threads}"
 
 
 def test_launcher_rejects_bad_arguments():

@@ -80,7 +80,7 @@ class Work:
         if timeout is not None:
             deadline = min(deadline, time.monotonic() + _env.seconds_of(timeout))
         try:
-            self._engine_work.wait(deadline)
+            self._engine_work.wait(deadline, lambda: str(_timeout_error(self._pg, self._what, self._seq)))
         except DistributedTimeoutError:
             self._exception = _timeout_error(self._pg, self._what, self._seq)
             self._pg.broken = self._exception
@@ -187,6 +187,18 @@ def _describe(name, seq, t, op=None, extra=""):
     return f"{name} #{seq}({', '.join(parts)})"
 
 
+class _Description:
+    __slots__ = ("args",)
+
+    def __init__(self, *args):
+        self.args = args
+
+    def __str__(self):
+        return _describe(*self.args)
+
+    __repr__ = __str__
+
+
 def _check_device(pg, t):
     dev = t.device.type
     want = "cuda" if pg.backend == "nccl" else "cpu"  # 'gloo' and 'mpi' are the CPU engine
@@ -243,13 +255,14 @@ def _run(pg, name, t, op, root, start, finish, async_op, result=None, extra="", 
     """Numbers, checks (debug mode), starts and waits one collective."""
     pg.seq += 1
     seq = pg.seq
-    what = _describe(name, seq, t, op, extra)
+    what = _Description(name, seq, t, op, extra)  # formatted only if an error needs it
     deadline = time.monotonic() + pg.timeout
     if pg is _default:
         _job_status.mark_entered(seq, name)
     if debug and _env.debug_enabled():
         try:
-            _debug.check(pg.engine, _debug.fingerprint(seq, name, t, op, root), deadline)
+            _debug.check(pg.engine, _debug.fingerprint(seq, name, t, op, root), deadline,
+                         lambda: str(_timeout_error(pg, what, seq)))
         except DistributedTimeoutError:
             pg.broken = _timeout_error(pg, what, seq)
             raise pg.broken from None

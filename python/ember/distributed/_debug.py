@@ -44,9 +44,9 @@ def describe(rec):
     return f"{name} #{int(rec[0])}({', '.join(parts)})"
 
 
-def check(group, record, deadline):
+def check(group, record, deadline, on_timeout=None):
     """Raises RuntimeError on every rank when the ranks' records differ."""
-    table = group.exchange_fingerprint(record, deadline)
+    table = group.exchange_fingerprint(record, deadline, on_timeout)
     if (table == table[0]).all():
         return
     calls = "; ".join(f"rank {r}: {describe(row)}" for r, row in enumerate(table))

@@ -35,10 +35,12 @@ class EngineWork(abc.ABC):
     """One started operation of an engine."""
 
     @abc.abstractmethod
-    def wait(self, deadline):
+    def wait(self, deadline, describe=None):
         """Blocks (never spins) until done; `deadline` is a time.monotonic()
         value. Raises DistributedTimeoutError past it (with no description:
-        the front end adds what the call was) or DistributedError."""
+        the front end adds what the call was) or DistributedError. An engine
+        that cannot interrupt a call ends the job past the deadline instead,
+        with `describe()` as its last word."""
 
     @abc.abstractmethod
     def is_completed(self):
@@ -102,7 +104,7 @@ class Group(abc.ABC):
     def barrier(self): ...
 
     @abc.abstractmethod
-    def exchange_fingerprint(self, record, deadline):
+    def exchange_fingerprint(self, record, deadline, describe=None):
         """All-gathers a small int64 numpy record (debug mode); returns the
         (size, len) array. Synchronous, with the collective's deadline."""
 

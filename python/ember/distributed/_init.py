@@ -103,7 +103,7 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
 
     if kind == "mpi":
         from .mpi import MpiGroup
-        engine = MpiGroup()
+        engine = MpiGroup(seconds)
     else:
         from .nccl import NcclGroup
         engine = NcclGroup.create(size, my_rank, _env.local_rank(), seconds)
@@ -145,7 +145,7 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
         return C.ProcessGroup(pg.engine, pg.backend, seconds, world)
     pg.seq += 1
     _job_status.mark_entered(pg.seq, "new_group")
-    sub = pg.engine.subgroup(members)
+    sub = pg.engine.subgroup(members, seconds)
     if sub is None:
         return C.GroupMember.NON_GROUP_MEMBER
     return C.ProcessGroup(sub, pg.backend, seconds, members)

@@ -1,15 +1,15 @@
 """Process groups on Open MPI, through mpi4py, for CPU tensors.
 
-Every collective is MPI's non-blocking form (Iallreduce, Ibcast, ...),
-started on the calling thread, so that all ranks start them in the same
-order, and then waited on with a deadline (`progress.py`). Buffers are the
+Every collective is MPI's blocking call, made in the order the program
+calls them, on the calling thread or on the group's communication thread,
+always with a deadline (`progress.py` says which and why). Buffers are the
 tensors' own memory: a contiguous CPU tensor's numpy view goes to MPI
 as is (zero-copy); the front end stages anything else.
 """
 import numpy as np
 
 from .._group import EngineWork, Group, ReduceOp
-from .progress import BackgroundWork, ProgressThread, wait_request
+from .progress import CommThread, Watchdog, wait_request
 
 # dtypes MPI moves natively (Open MPI 4.1 has no 16-bit floating types).
 _NATIVE = {"bool", "uint8", "int8", "int16", "int32", "int64", "float32", "float64"}
@@ -47,33 +47,60 @@ def _mpi_op(op, dtype_name):
 
 
 class MpiWork(EngineWork):
-    def __init__(self, group, request, status):
+    """One blocking MPI call, made when the front end either hands it to
+    the communication thread (async_op) or waits for it (see progress.py)."""
+
+    def __init__(self, group, call, status):
         self._group = group
-        self._request = request
+        self._call = call
         self._status = status
-        self._background = None
+        self._queued = None
         self._done = False
 
     def start_background(self, deadline):
-        """Hands the request to the progress thread (an async_op)."""
-        self._background = BackgroundWork(self._request, self._status, deadline)
-        self._group._progress.add(self._background)
+        self._queued = self._group._thread.submit(self._call)
 
-    def wait(self, deadline):
+    def wait(self, deadline, describe=None):
         if self._done:
             return
-        if self._background is not None:
-            self._background.wait(deadline)
-        else:
-            wait_request(self._request, self._status, deadline)
+        if self._queued is None:
+            if self._group._thread.idle():
+                self._group._watchdog_for(describe).watch(deadline, describe)
+                try:
+                    self._call()
+                finally:
+                    self._group._watchdog.clear()
+                self._done = True
+                return
+            self._queued = self._group._thread.submit(self._call)  # keeps the order of what is queued
+        self._queued.wait(deadline)
         self._done = True
 
     def is_completed(self):
-        if self._done:
-            return True
-        if self._background is not None:
-            return self._background.is_completed()
-        return False
+        return self._done or (self._queued is not None and self._queued.is_completed())
+
+    @property
+    def source(self):
+        return self._status.Get_source() if self._status is not None else None
+
+
+class MpiRequestWork(EngineWork):
+    """A point-to-point request, started when made."""
+
+    def __init__(self, request, status):
+        self._request = request
+        self._status = status
+        self._done = False
+
+    def wait(self, deadline, describe=None):
+        if not self._done:
+            wait_request(self._request, self._status, deadline)
+            self._done = True
+
+    def is_completed(self):
+        if not self._done:
+            self._done = bool(self._request.Test(self._status))
+        return self._done
 
     @property
     def source(self):
@@ -86,19 +113,26 @@ class MpiGroup(Group):
 
     name = "mpi"
 
-    def __init__(self, comm=None):
+    def __init__(self, timeout, comm=None):
         MPI = _mpi()
         self._comm = (comm if comm is not None else MPI.COMM_WORLD).Dup()
         self.rank = self._comm.Get_rank()
         self.size = self._comm.Get_size()
-        self._progress = ProgressThread(f"ember-mpi-progress-{id(self):x}")
+        self._timeout = timeout
+        self._thread = CommThread(f"ember-mpi-comm-{id(self):x}")
+        self._watchdog = None
+
+    def _watchdog_for(self, describe):
+        if self._watchdog is None:
+            self._watchdog = Watchdog(f"ember-mpi-watchdog-{id(self):x}", self._timeout, _expired)
+        return self._watchdog
 
     @staticmethod
     def world_size_and_rank():
         MPI = _mpi()
         return MPI.COMM_WORLD.Get_size(), MPI.COMM_WORLD.Get_rank()
 
-    def subgroup(self, ranks):
+    def subgroup(self, ranks, timeout):
         """A group of `ranks` (collective over this group's ranks); None on a
         rank outside it."""
         MPI = _mpi()
@@ -106,70 +140,80 @@ class MpiGroup(Group):
         sub = self._comm.Split(color, key=sorted(ranks).index(self.rank) if self.rank in ranks else 0)
         if sub == MPI.COMM_NULL:
             return None
-        group = MpiGroup(sub)
+        group = MpiGroup(timeout, sub)
         sub.Free()
         return group
 
     def supports(self, dtype):
         return str(dtype)[len("ember."):] in _NATIVE
 
-    def _work(self, request, status=None):
-        return MpiWork(self, request, status if status is not None else _mpi().Status())
+    def _work(self, call, status=None):
+        return MpiWork(self, call, status)
 
     def all_reduce(self, buf, op):
         MPI = _mpi()
-        return self._work(self._comm.Iallreduce(MPI.IN_PLACE, _array(buf), _mpi_op(op, _name(buf))))
+        arr, mop = _array(buf), _mpi_op(op, _name(buf))
+        return self._work(lambda: self._comm.Allreduce(MPI.IN_PLACE, arr, mop))
 
     def broadcast(self, buf, src):
-        return self._work(self._comm.Ibcast(_array(buf), root=src))
+        arr = _array(buf)
+        return self._work(lambda: self._comm.Bcast(arr, root=src))
 
     def reduce(self, buf, dst, op):
         MPI = _mpi()
-        arr = _array(buf)
-        mop = _mpi_op(op, _name(buf))
+        arr, mop = _array(buf), _mpi_op(op, _name(buf))
         if self.rank == dst:
-            return self._work(self._comm.Ireduce(MPI.IN_PLACE, arr, mop, root=dst))
-        return self._work(self._comm.Ireduce(arr, None, mop, root=dst))
+            return self._work(lambda: self._comm.Reduce(MPI.IN_PLACE, arr, mop, root=dst))
+        return self._work(lambda: self._comm.Reduce(arr, None, mop, root=dst))
 
     def all_gather(self, out, buf):
-        return self._work(self._comm.Iallgather(_array(buf), _array(out)))
+        src, dst = _array(buf), _array(out)
+        return self._work(lambda: self._comm.Allgather(src, dst))
 
     def reduce_scatter(self, out, buf, op):
-        return self._work(self._comm.Ireduce_scatter_block(_array(buf), _array(out), _mpi_op(op, _name(buf))))
+        src, dst, mop = _array(buf), _array(out), _mpi_op(op, _name(buf))
+        return self._work(lambda: self._comm.Reduce_scatter_block(src, dst, mop))
 
     def gather(self, out, buf, dst):
-        return self._work(self._comm.Igather(_array(buf), _array(out) if out is not None else None, root=dst))
+        src, recv = _array(buf), (_array(out) if out is not None else None)
+        return self._work(lambda: self._comm.Gather(src, recv, root=dst))
 
     def scatter(self, out, buf, src):
-        return self._work(self._comm.Iscatter(_array(buf) if buf is not None else None, _array(out), root=src))
+        send, recv = (_array(buf) if buf is not None else None), _array(out)
+        return self._work(lambda: self._comm.Scatter(send, recv, root=src))
 
     def send(self, buf, dst, tag):
-        return self._work(self._comm.Isend(_array(buf), dest=dst, tag=tag))
+        return MpiRequestWork(self._comm.Isend(_array(buf), dest=dst, tag=tag), _mpi().Status())
 
     def recv(self, buf, src, tag):
         MPI = _mpi()
         source = MPI.ANY_SOURCE if src is None else src
-        return self._work(self._comm.Irecv(_array(buf), source=source, tag=tag))
+        return MpiRequestWork(self._comm.Irecv(_array(buf), source=source, tag=tag), MPI.Status())
 
     def barrier(self):
-        return self._work(self._comm.Ibarrier())
+        return self._work(self._comm.Barrier)
 
-    def exchange_fingerprint(self, record, deadline):
+    def exchange_fingerprint(self, record, deadline, describe=None):
         record = np.ascontiguousarray(record, dtype=np.int64)
         out = np.empty((self.size, record.size), dtype=np.int64)
-        wait_request(self._comm.Iallgather(record, out), _mpi().Status(), deadline)
+        self._work(lambda: self._comm.Allgather(record, out)).wait(deadline, describe)
         return out
 
     def abort(self, reason):
         _mpi().COMM_WORLD.Abort(1)
 
     def shutdown(self):
-        self._progress.stop()
-        if self._progress.pending() == 0:
+        if self._thread.idle():
             try:
                 self._comm.Free()
             except Exception:  # freeing a broken communicator may fail; the process is ending anyway
                 pass
+
+
+def _expired(describe):
+    from .. import _failure
+    message = describe() if describe is not None else "a collective passed its deadline"
+    _failure.fail("timeout", f"raised DistributedTimeoutError: {message}")
 
 
 def _name(t):

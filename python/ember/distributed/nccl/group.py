@@ -107,7 +107,7 @@ class NcclWork(EngineWork):
             self._tensors = None
         return self._tensors is None
 
-    def wait(self, deadline):
+    def wait(self, deadline, describe=None):
         # The default stream waits for the collective; the host only polls
         # the communicator for errors until then.
         _check_cuda(_cuda_runtime().cudaStreamWaitEvent(None, self._event.handle, 0), "cudaStreamWaitEvent")
@@ -257,7 +257,7 @@ class NcclGroup(Group):
         one = _C.full([1], 1, _dt.float32, _C.device(f"cuda:{self.device}"))
         return self.all_reduce(one, ReduceOp.SUM)
 
-    def exchange_fingerprint(self, record, deadline):
+    def exchange_fingerprint(self, record, deadline, describe=None):
         import numpy as np
         if self.size == 1:
             return np.asarray(record, dtype=np.int64).reshape(1, -1)
