@@ -44,16 +44,20 @@ def best_of(fns, reps, rounds=5):
 def allreduce_table(rank, n):
     comm = MPI.COMM_WORLD
     if rank == 0:
-        print(f"all_reduce float32, {n} rank(s): size, ember GB/s, mpi4py GB/s, ember/mpi4py")
+        print(f"all_reduce float32, {n} rank(s), bus GB/s: bytes, ember, mpi4py on the same ember tensor, "
+              f"ember/that, mpi4py on a numpy array")
     for nbytes in [1 << 10, 1 << 14, 1 << 18, 1 << 20, 1 << 22, 1 << 24, 1 << 26]:
         t = torch.ones(nbytes // 4)
+        same = t.numpy()  # the tensor's own memory: isolates ember.distributed's overhead
         a = np.ones(nbytes // 4, np.float32)
         reps = max(3, min(200, (16 << 20) // nbytes))
-        tm, te = best_of([lambda: comm.Allreduce(MPI.IN_PLACE, a), lambda: dist.all_reduce(t)], reps)
+        tn, ts, te = best_of([lambda: comm.Allreduce(MPI.IN_PLACE, a), lambda: comm.Allreduce(MPI.IN_PLACE, same),
+                              lambda: dist.all_reduce(t)], reps)
         factor = 2 * (n - 1) / n if n > 1 else 1
         if rank == 0:
-            print(f"{nbytes:>10} {nbytes * factor / te / 1e9:8.3f} {nbytes * factor / tm / 1e9:8.3f} "
-                  f"{tm / te:6.2f}", flush=True)
+            gbs = [nbytes * factor / x / 1e9 for x in (te, ts, tn)]
+            print(f"{nbytes:>10} {gbs[0]:8.3f} {gbs[1]:8.3f} {ts / te:6.2f} {gbs[2]:8.3f}   "
+                  f"(per call: ember {te * 1e6:.0f} us, mpi4py {ts * 1e6:.0f} us)", flush=True)
 
 
 def ddp_figures(rank, n, bucket_cap_mb, per_rank=128, steps=20):
@@ -70,13 +74,16 @@ def ddp_figures(rank, n, bucket_cap_mb, per_rank=128, steps=20):
         opt.step()
 
 
-    def nosync():
-        with ddp.no_sync():
-            loss_fn(ddp(X), y).backward()
+    def backward(model):
+        net.zero_grad()
+        loss_fn(model(X), y).backward()
 
     flats = [b.flat for b in ddp.reducer.buckets]
+    # local: the bare module (no hooks, no communication); with DDP: the
+    # same work plus bucketing and the overlapped all-reduces; alone: the
+    # all-reduces of the same buckets, one after another.
     t_step, t_sync, t_local, t_comm = best_of(
-        [step, lambda: loss_fn(ddp(X), y).backward(), nosync, lambda: [dist.all_reduce(f) for f in flats]], steps)
+        [step, lambda: backward(ddp), lambda: backward(net), lambda: [dist.all_reduce(f) for f in flats]], steps)
     hidden = (t_local + t_comm - t_sync) / t_comm if n > 1 and t_comm > 0 else float("nan")
     if rank == 0:
         print(f"DDP MLP, {n} rank(s), {len(flats)} bucket(s), {per_rank} samples per rank: "

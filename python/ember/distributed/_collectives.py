@@ -32,6 +32,7 @@ class ProcessGroup:
         self.ranks = list(ranks)
         self.seq = 0
         self.broken = None
+        self.debug = _env.debug_enabled()  # read once: it is checked on every call
 
     def rank(self):
         return self.engine.rank
@@ -172,8 +173,15 @@ def _check_tensor(t, what="tensor"):
     return t
 
 
+_DTYPE_NAMES = {}
+
+
 def _dtype_name(t):
-    return str(t.dtype)[len("ember."):]
+    dt = t.dtype
+    name = _DTYPE_NAMES.get(dt)
+    if name is None:
+        name = _DTYPE_NAMES[dt] = str(dt)[len("ember."):]
+    return name
 
 
 def _describe(name, seq, t, op=None, extra=""):
@@ -259,7 +267,7 @@ def _run(pg, name, t, op, root, start, finish, async_op, result=None, extra="", 
     deadline = time.monotonic() + pg.timeout
     if pg is _default:
         _job_status.mark_entered(seq, name)
-    if debug and _env.debug_enabled():
+    if debug and pg.debug:
         try:
             _debug.check(pg.engine, _debug.fingerprint(seq, name, t, op, root), deadline,
                          lambda: str(_timeout_error(pg, what, seq)))

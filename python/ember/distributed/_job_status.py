@@ -11,6 +11,7 @@ say which peers never reached it. Under plain `mpirun` the folder is
 absent and only the messages themselves remain.
 """
 import json
+import mmap
 import os
 import sys
 
@@ -43,13 +44,19 @@ def attach(rank, world_size):
     folder = status_dir()
     path = os.path.join(folder, _PROGRESS_FILE) if folder else None
     if path and os.path.exists(path) and os.path.getsize(path) == world_size * 16:
-        _progress = np.memmap(path, dtype=np.int64, mode="r+", shape=(world_size, 2))
+        with open(path, "r+b") as f:
+            # A flat int64 view of the shared mapping: one store per collective
+            # (numpy's memmap indexing cost microseconds on every call).
+            _progress = memoryview(mmap.mmap(f.fileno(), world_size * 16)).cast("q")
+
+
+_CODES = {name: i for i, name in enumerate(COLLECTIVES)}
 
 
 def mark_entered(seq, name):
     if _progress is not None:
-        _progress[_rank, 1] = COLLECTIVES.index(name)
-        _progress[_rank, 0] = seq
+        _progress[2 * _rank + 1] = _CODES[name]
+        _progress[2 * _rank] = seq
 
 
 def peers_behind(seq):
@@ -57,7 +64,7 @@ def peers_behind(seq):
     entered collective `seq` of the world group (empty when unknown)."""
     if _progress is None:
         return []
-    table = np.array(_progress)
+    table = np.frombuffer(_progress, dtype=np.int64).reshape(-1, 2).copy()
     return [(r, int(s), COLLECTIVES[int(c)] if c >= 0 else None)
             for r, (s, c) in enumerate(table) if r != _rank and s < seq]
 

@@ -24,9 +24,15 @@ def mpi_available():
     return True
 
 
+_MPI = None
+
+
 def _mpi():
-    from mpi4py import MPI
-    return MPI
+    global _MPI
+    if _MPI is None:
+        from mpi4py import MPI
+        _MPI = MPI
+    return _MPI
 
 
 def _array(t):
@@ -34,16 +40,21 @@ def _array(t):
     return t.detach().numpy()
 
 
+_OPS = {}
+
+
 def _mpi_op(op, dtype_name):
-    MPI = _mpi()
-    if dtype_name == "bool":
-        # MPI reduces C_BOOL with logical ops only; PyTorch's SUM/MAX on bool
-        # are "any", PRODUCT/MIN are "all".
-        return {ReduceOp.SUM: MPI.LOR, ReduceOp.MAX: MPI.LOR, ReduceOp.PRODUCT: MPI.LAND,
-                ReduceOp.MIN: MPI.LAND}[op]
-    # AVG is SUM here; the front end divides afterwards.
-    return {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD, ReduceOp.MIN: MPI.MIN,
-            ReduceOp.MAX: MPI.MAX}[op]
+    if not _OPS:
+        MPI = _mpi()
+        # AVG is SUM here; the front end divides afterwards.
+        _OPS.update({(ReduceOp.SUM, False): MPI.SUM, (ReduceOp.AVG, False): MPI.SUM,
+                     (ReduceOp.PRODUCT, False): MPI.PROD, (ReduceOp.MIN, False): MPI.MIN,
+                     (ReduceOp.MAX, False): MPI.MAX,
+                     # MPI reduces C_BOOL with logical ops only; PyTorch's SUM/MAX
+                     # on bool are "any", PRODUCT/MIN are "all".
+                     (ReduceOp.SUM, True): MPI.LOR, (ReduceOp.MAX, True): MPI.LOR,
+                     (ReduceOp.PRODUCT, True): MPI.LAND, (ReduceOp.MIN, True): MPI.LAND})
+    return _OPS[(op, dtype_name == "bool")]
 
 
 class MpiWork(EngineWork):
@@ -145,7 +156,10 @@ class MpiGroup(Group):
         return group
 
     def supports(self, dtype):
-        return str(dtype)[len("ember."):] in _NATIVE
+        ok = _SUPPORTED.get(dtype)
+        if ok is None:
+            ok = _SUPPORTED[dtype] = str(dtype)[len("ember."):] in _NATIVE
+        return ok
 
     def _work(self, call, status=None):
         return MpiWork(self, call, status)
@@ -216,5 +230,12 @@ def _expired(describe):
     _failure.fail("timeout", f"raised DistributedTimeoutError: {message}")
 
 
+_SUPPORTED = {}
+_NAMES = {}
+
+
 def _name(t):
-    return str(t.dtype)[len("ember."):]
+    name = _NAMES.get(t.dtype)
+    if name is None:
+        name = _NAMES[t.dtype] = str(t.dtype)[len("ember."):]
+    return name
