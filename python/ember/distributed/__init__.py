@@ -9,6 +9,7 @@ backend name 'gloo' of PyTorch CPU scripts is accepted and runs on MPI.
 from ._collectives import (Backend, GroupMember, ProcessGroup, Work, all_gather, all_gather_into_tensor,
                            all_reduce, barrier, broadcast, gather, group, irecv, isend, recv, reduce,
                            reduce_scatter_tensor, scatter, send)
+from ._objects import all_gather_object, broadcast_object_list
 from ._group import DistributedError, DistributedTimeoutError, ReduceOp
 from ._init import (destroy_process_group, get_backend, get_global_rank, get_process_group_ranks, get_rank,
                     get_world_size, init_process_group, is_available, is_gloo_available, is_initialized,
@@ -22,5 +23,6 @@ __all__ = [
     "get_process_group_ranks", "get_global_rank", "group", "GroupMember", "ProcessGroup", "Backend", "Work",
     "ReduceOp", "all_reduce", "broadcast", "reduce", "all_gather", "all_gather_into_tensor",
     "reduce_scatter_tensor", "gather", "scatter", "send", "recv", "isend", "irecv", "barrier",
+    "all_gather_object", "broadcast_object_list",
     "DistributedError", "DistributedTimeoutError", "DistBackendError",
 ]

@@ -131,6 +131,14 @@ if world >= 4:
     else:
         assert dist.get_rank(evens) == -1
 
+# picklable objects
+objs = [None] * world
+dist.all_gather_object(objs, {"rank": rank, "name": "r" * (rank + 1)})
+assert objs == [{"rank": r, "name": "r" * (r + 1)} for r in range(world)], objs
+lst = [("from", 0), [1, 2, 3]] if rank == 0 else [None, None]
+dist.broadcast_object_list(lst, src=0)
+assert lst == [("from", 0), [1, 2, 3]], lst
+
 dist.barrier()
 dist.destroy_process_group()
 assert not dist.is_initialized()

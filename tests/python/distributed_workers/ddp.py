@@ -62,6 +62,14 @@ for dtype, tol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):
             np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
         same_on_every_rank(net, f"{dtype} as_view={as_view}")
 
+# a forward without backward (evaluation with grad mode on) does not
+# count as an unfinished iteration, as in PyTorch
+ddp.eval()
+ddp(X[0, :2])
+ddp.train()
+loss_fn = nn.CrossEntropyLoss()
+loss_fn(ddp(X[0, :2]), y[0, :2]).backward()
+
 # no_sync: two local micro-batches accumulate, the third backward averages all three
 torch.manual_seed(0)
 reference = mlp(torch.float64)

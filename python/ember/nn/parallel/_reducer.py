@@ -51,6 +51,7 @@ class Reducer:
                 self.where[id(p)] = (b, i)
         self.handles = [p.register_post_accumulate_grad_hook(self._on_ready) for p in self.params]
         self.active = False       # an iteration expecting gradients is under way
+        self.started = False      # ... and at least one gradient has arrived
         self.ready = set()
         self.locally_used = set()
         self.next_launch = 0
@@ -73,7 +74,9 @@ class Reducer:
     # ------------------------------------------------------------ iteration
 
     def check_prior_finished(self):
-        if not self.active:
+        # As PyTorch: an iteration counts once a gradient arrived, so a
+        # forward without backward (evaluation with grad mode on) is fine.
+        if not self.active or not self.started:
             return
         missing = [self.names[id(p)] for p in self.params if id(p) not in self.ready]
         self.active = False
@@ -86,6 +89,7 @@ class Reducer:
 
     def prepare_for_backward(self, outputs):
         self.active = True
+        self.started = False
         self.ready = set()
         self.next_launch = 0
         for b in self.buckets:
@@ -102,6 +106,7 @@ class Reducer:
     def _on_ready(self, p):
         if not self.active or id(p) in self.ready:
             return
+        self.started = True
         self._mark(p)
 
     def _mark(self, p):
@@ -123,7 +128,11 @@ class Reducer:
                 elif not (self.as_view and g.data_ptr() == view.data_ptr()):
                     view.copy_(g)
             bucket.flat.div_(self.world)
-        bucket.work = dist.all_reduce(bucket.flat, group=self.group, async_op=True)
+        # The last bucket is waited for at once: running it synchronously
+        # saves the hand-off to the communication thread (it still queues
+        # behind unfinished buckets, so the order of calls is kept).
+        last = bucket.index == len(self.buckets) - 1
+        bucket.work = dist.all_reduce(bucket.flat, group=self.group, async_op=not last)
 
     def _finish(self):
         self.active = False
@@ -133,7 +142,8 @@ class Reducer:
             dist.all_reduce(used, group=self.group)
             globally_used = {id(p) for p, u in zip(self.params, used.tolist()) if u > 0}
         for bucket in self.buckets:
-            bucket.work.wait()
+            if bucket.work is not None:
+                bucket.work.wait()
         with ember.no_grad():
             for bucket in self.buckets:
                 for p, view in zip(bucket.params, bucket.views):
