@@ -144,3 +144,27 @@ def test_launcher_rejects_bad_arguments():
         proc = subprocess.run([sys.executable, "-m", "ember.distributed.run", *args], env=_env(),
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+
+
+def test_launcher_forwards_sigterm_and_ends_the_job(tmp_path):
+    import signal
+    script = tmp_path / "sleepy.py"
+    script.write_text("import os, sys, time\nimport ember.distributed as dist\ndist.init_process_group('gloo')\n"
+                      "dist.barrier()\nopen(os.path.join(sys.argv[1], 'ready-%d' % dist.get_rank()), 'w').close()\n"
+                      "time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "ember.distributed.run", "--nproc-per-node", "2", str(script),
+                             str(tmp_path)], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + JOB_LIMIT
+        while not all((tmp_path / f"ready-{r}").exists() for r in range(2)):
+            assert time.monotonic() < deadline and proc.poll() is None, "the ranks did not start"
+            time.sleep(0.2)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert time.monotonic() - start < 30
+        assert proc.returncode != 0
+        assert "ember.distributed.run: the job failed:" in err.strip().splitlines()[-1], err[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()

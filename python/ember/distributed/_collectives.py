@@ -12,7 +12,7 @@ as its own memory (zero-copy).
 import time
 
 from .. import _C
-from . import _debug, _env, _failure, _job_status
+from . import _debug, _env, _job_status
 from ._group import DistributedError, DistributedTimeoutError, ReduceOp
 
 _default = None  # the world ProcessGroup once initialized
