@@ -208,9 +208,9 @@ class _Description:
 
 
 def _check_device(pg, t):
-    dev = t.device.type
-    want = "cuda" if pg.backend == "nccl" else "cpu"  # 'gloo' and 'mpi' are the CPU engine
-    if dev != want:
+    # is_cuda is the cheap attribute (t.device builds an object): this runs on every call.
+    if t.is_cuda != (pg.backend == "nccl"):  # 'gloo' and 'mpi' are the CPU engine
+        dev = "cuda" if t.is_cuda else "cpu"
         hint = "use backend='nccl' for CUDA tensors" if dev == "cuda" else "the nccl backend moves CUDA tensors only"
         raise ValueError(f"the {pg.backend} backend cannot move a tensor on {t.device} ({hint})")
 
@@ -218,10 +218,12 @@ def _check_device(pg, t):
 def _check_op(op, t):
     if not isinstance(op, ReduceOp):
         raise TypeError(f"op must be an ember.distributed.ReduceOp, got {op!r}")
-    if op is ReduceOp.AVG and _dtype_name(t) not in _FLOATING:
-        raise TypeError(f"ReduceOp.AVG needs a floating-point tensor, got {_dtype_name(t)}")
-    if _dtype_name(t) == "bool" and op is ReduceOp.AVG:
-        raise TypeError("ReduceOp.AVG is not defined for bool tensors")
+    if op is ReduceOp.AVG:
+        name = _dtype_name(t)
+        if name == "bool":
+            raise TypeError("ReduceOp.AVG is not defined for bool tensors")
+        if name not in _FLOATING:
+            raise TypeError(f"ReduceOp.AVG needs a floating-point tensor, got {name}")
 
 
 def _check_rank(pg, r, what):
