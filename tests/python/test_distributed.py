@@ -16,7 +16,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WORKERS = os.path.join(HERE, "distributed_workers")
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
-mpi4py = pytest.importorskip("mpi4py")
+import ember.distributed as dist  # noqa: E402
+
+if not dist.is_mpi_available():
+    pytest.skip("mpi4py or its MPI library is missing (pip install 'ember[distributed]')", allow_module_level=True)
 if shutil.which("mpirun") is None:
     pytest.skip("mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev)", allow_module_level=True)
 
