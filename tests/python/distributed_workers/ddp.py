@@ -151,6 +151,29 @@ keys = ["a.weight", "a.bias", "b.weight", "b.bias"]  # a tied module appears und
 assert list(ddp.state_dict()) == ["module." + k for k in keys], list(ddp.state_dict())
 assert ddp.module is model and list(model.state_dict()) == keys
 
+# buffers: rank 0's are broadcast at construction and before each forward
+class WithBuffer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+        self.register_buffer("scale", torch.full((2,), float(rank + 1)))
+
+    def forward(self, x):
+        return self.lin(x) * self.scale
+
+
+buffered = WithBuffer()
+ddp = DDP(buffered)
+assert buffered.scale.tolist() == [1.0, 1.0], buffered.scale
+buffered.scale.fill_(5.0 + rank)  # drifts on every rank ...
+ddp(torch.ones(1, 2)).sum().backward()
+assert buffered.scale.tolist() == [5.0, 5.0], buffered.scale  # ... and forward re-syncs it from rank 0
+quiet = WithBuffer()
+ddp = DDP(quiet, broadcast_buffers=False)
+quiet.scale.fill_(7.0 + rank)
+ddp(torch.ones(1, 2)).sum().backward()
+assert quiet.scale.tolist() == [7.0 + rank] * 2
+
 # DistributedSampler through a DataLoader: the ranks split the dataset
 data = torch.utils.data.TensorDataset(torch.arange(23.))
 sampler = torch.utils.data.DistributedSampler(data, shuffle=True, seed=3)
