@@ -92,6 +92,15 @@ def test_skipped_collective_message_names_collective_number_size_and_dtype():
     assert "deadline of 5 s" in line
 
 
+def test_a_rank_that_stops_calling_collectives_is_named_by_its_peer():
+    proc, elapsed = launch(2, "failures.py", "hang", env=_env(EMBER_DISTRIBUTED_TIMEOUT="5"))
+    assert proc.returncode != 0
+    assert elapsed < 5 + 30, elapsed
+    line = last_line(proc)
+    assert "rank 0 raised DistributedTimeoutError: all_reduce #2" in line, line
+    assert "rank 1 is still at barrier #1" in line, line
+
+
 def test_debug_mode_names_the_mismatched_calls():
     proc, elapsed = launch(2, "failures.py", "mismatch", env=_env(EMBER_DISTRIBUTED_DEBUG="1",
                                                                    EMBER_DISTRIBUTED_TIMEOUT="60"))

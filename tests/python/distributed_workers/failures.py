@@ -20,6 +20,9 @@ if rank == 1:
         sys.exit(3)
     if how == "skip":  # leaves without the all_reduce the others wait in
         sys.exit(0)
+    if how == "hang":  # alive, but never calls the collective
+        import time
+        time.sleep(600)
     if how == "mismatch":
         dist.all_reduce(torch.ones(5))
         sys.exit(0)
