@@ -255,6 +255,12 @@ class _Staged:
         if self.copy_back:
             self.tensor.detach().copy_(self.buf)
 
+    @property
+    def finisher(self):
+        """finish, or None when nothing is to be copied back (the common,
+        zero-copy case pays for no call)."""
+        return self.finish if self.copy_back else None
+
 
 def _empty_like_staged(pg, shape, dtype, device):
     d = dtype if pg.engine.supports(dtype) else _FLOAT32
@@ -311,7 +317,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     _check_op(op, tensor)
     s = _Staged(pg, tensor)
     return _run(pg, "all_reduce", tensor, op, None, lambda: pg.engine.all_reduce(s.buf, op),
-                _finisher(_avg_step(pg, s, op), s.finish), async_op)
+                _finisher(_avg_step(pg, s, op), s.finisher), async_op)
 
 
 def broadcast(tensor, src=0, group=None, async_op=False, group_src=None):
@@ -321,7 +327,7 @@ def broadcast(tensor, src=0, group=None, async_op=False, group_src=None):
     _check_device(pg, tensor)
     root = group_src if group_src is not None else _check_rank(pg, src, "src")
     s = _Staged(pg, tensor, copy_in=pg.rank() == root)
-    finish = s.finish if pg.rank() != root else None
+    finish = s.finisher if pg.rank() != root else None
     return _run(pg, "broadcast", tensor, None, root, lambda: pg.engine.broadcast(s.buf, root), finish, async_op)
 
 
@@ -333,7 +339,7 @@ def reduce(tensor, dst=0, op=ReduceOp.SUM, group=None, async_op=False, group_dst
     _check_op(op, tensor)
     root = group_dst if group_dst is not None else _check_rank(pg, dst, "dst")
     s = _Staged(pg, tensor)
-    finish = _finisher(_avg_step(pg, s, op), s.finish) if pg.rank() == root else None
+    finish = _finisher(_avg_step(pg, s, op), s.finisher) if pg.rank() == root else None
     return _run(pg, "reduce", tensor, op, root, lambda: pg.engine.reduce(s.buf, root, op), finish, async_op)
 
 
