@@ -18,6 +18,7 @@ using Shape = std::vector<int64_t>;
 class TensorImpl;
 using Tensor = std::shared_ptr<TensorImpl>;
 struct Node;
+struct LeafHooks;  // csrc/autograd/hooks.h
 
 // Only tensors that take part in autograd carry this (most never do).
 struct AutogradMeta {
@@ -27,6 +28,7 @@ struct AutogradMeta {
   Tensor grad;                           // accumulated gradient of a leaf
   std::weak_ptr<Node> grad_accumulator;  // weak: the graph owns it, not the leaf
   bool retains_grad = false;
+  std::shared_ptr<LeafHooks> hooks;     // a leaf's register_hook / post-accumulate hooks
 };
 
 class TensorImpl {

@@ -1,5 +1,6 @@
 // Grad mode and the backward engine, as seen from Python.
 #include "convert.h"
+#include "csrc/autograd/hooks.h"
 #include "csrc/autograd/node.h"
 #include "csrc/error.h"
 
@@ -39,6 +40,26 @@ py::object node_class(const char* name) {
   PyType_Modified(sub);
   (*classes)[key] = cls;
   return cls;
+}
+
+// A Python callable held by the core. The last reference may be dropped by
+// a graph freed from C++, so releasing it takes the GIL (unless the
+// interpreter is already gone, when the object is abandoned).
+std::shared_ptr<py::object> hold_callable(py::object fn) {
+  return std::shared_ptr<py::object>(new py::object(std::move(fn)), [](py::object* p) {
+    if (!Py_IsInitialized()) {
+      p->release();
+    } else {
+      py::gil_scoped_acquire gil;
+      p->dec_ref();
+      p->release();
+    }
+    delete p;
+  });
+}
+
+py::cpp_function remover_function(HookRemover remover) {
+  return py::cpp_function([remover = std::move(remover)] { remover(); });
 }
 
 }  // namespace
@@ -88,6 +109,26 @@ void bind_autograd(py::module_& m) {
     return t;
   });
   m.def("retains_grad", [](const Tensor& t) { return t->autograd && t->autograd->retains_grad; });
+
+  // Tensor hooks. The engine calls them on the thread running backward;
+  // each call takes the GIL, and a Python exception raised by a hook
+  // propagates out of backward() as that exception (pybind11 carries it
+  // through the core as error_already_set). Result checks live in Python.
+  m.def("register_hook", [](const Tensor& t, py::function fn) {
+    auto held = hold_callable(std::move(fn));
+    return remover_function(register_grad_hook(t, [held](const Tensor& grad) -> Tensor {
+      py::gil_scoped_acquire gil;
+      py::object result = (*held)(grad);
+      return result.is_none() ? Tensor() : result.cast<Tensor>();
+    }));
+  });
+  m.def("register_post_accumulate_grad_hook", [](const Tensor& t, py::function fn) {
+    auto held = hold_callable(std::move(fn));
+    return remover_function(register_post_accumulate_grad_hook(t, [held](const Tensor& leaf) {
+      py::gil_scoped_acquire gil;
+      (*held)(leaf);
+    }));
+  });
 
   m.def("is_grad_enabled", &grad_enabled);
   m.def("set_grad_enabled", &set_grad_enabled);

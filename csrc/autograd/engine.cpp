@@ -106,6 +106,9 @@ void execute(const std::vector<Edge>& roots, const std::vector<Tensor>& root_gra
     buffers.erase(node.get());
     grads.resize(node->outputs.size());
 
+    // register_hook() runs first, so that retain_grad, autograd.grad's
+    // captures and the backward itself all see the replaced gradient.
+    run_tensor_pre_hooks(*node, grads);
     bool run = true;
     if (captures) {
       for (uint32_t k = 0; k < grads.size(); ++k) {

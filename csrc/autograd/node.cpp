@@ -110,6 +110,7 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   } else {
     binary_(BinaryOp::Add, meta.grad, g);
   }
+  run_post_accumulate_hooks(leaf);
   return {};
 }
 

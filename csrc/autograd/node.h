@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../tensor.h"
+#include "hooks.h"
 
 namespace ember {
 
@@ -35,6 +36,8 @@ struct Node : std::enable_shared_from_this<Node> {
   // Tensors that called retain_grad(): (output_nr, tensor) pairs whose .grad
   // the engine fills with the gradient of that output when this node runs.
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained_grads;
+  // register_hook() on the (non-leaf) tensors this node produced.
+  std::vector<TensorPreHook> tensor_pre_hooks;
 
   Node();
   // Tears down long chains iteratively: a 100,000-node graph dropped at once

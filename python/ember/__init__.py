@@ -43,7 +43,7 @@ from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set
 from . import distributions, return_types  # noqa: E402,F401
 from . import cuda, backends  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
-from . import nn, optim, utils  # noqa: E402,F401
+from . import distributed, nn, optim, utils  # noqa: E402,F401
 
 # dtypes, with PyTorch's aliases
 float32 = float = dtype.float32  # noqa: A001

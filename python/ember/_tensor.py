@@ -274,6 +274,70 @@ def _retain_grad(self):
     _C.retain_grad(self)
 
 
+class _TensorHookHandle:
+    """Returned by ``register_hook`` and ``register_post_accumulate_grad_hook``;
+    ``remove()`` unregisters the hook (also usable as a context manager)."""
+
+    _next_id = 0
+
+    def __init__(self, remover):
+        self._remover = remover
+        self.id = _TensorHookHandle._next_id
+        _TensorHookHandle._next_id += 1
+
+    def remove(self):
+        if self._remover is not None:
+            self._remover()
+            self._remover = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _hook_name(hook):
+    return getattr(hook, "__name__", type(hook).__name__)
+
+
+def _register_hook(self, hook):
+    """Calls ``hook(grad)`` each time the gradient of this tensor is computed;
+    a tensor it returns replaces the gradient (PyTorch's checks: same size and
+    dtype). On a leaf the hook runs before ``.grad`` is accumulated."""
+    if not callable(hook):
+        raise TypeError(f"register_hook expects a callable, got {type(hook).__name__}")
+
+    def checked(grad):
+        result = hook(grad)
+        if result is None:
+            return None
+        if not isinstance(result, Tensor):
+            raise TypeError(f"expected Variable, but hook returned '{type(result).__name__}'")
+        if result.shape != grad.shape:
+            raise RuntimeError(f"hook '{_hook_name(hook)}' has changed the size of value")
+        if result.dtype != grad.dtype or result.device != grad.device:
+            raise RuntimeError(f"hook '{_hook_name(hook)}' has changed the type of value (was {grad.type()} "
+                               f"got {result.type()})")
+        return result
+
+    return _TensorHookHandle(_C.register_hook(self, checked))
+
+
+def _register_post_accumulate_grad_hook(self, hook):
+    """Calls ``hook(tensor)`` on a leaf after its ``.grad`` was accumulated by
+    ``backward()`` (not by ``autograd.grad``, which accumulates nothing)."""
+    if not callable(hook):
+        raise TypeError(f"register_post_accumulate_grad_hook expects a callable, got {type(hook).__name__}")
+
+    def checked(leaf):
+        result = hook(leaf)
+        if result is not None and not isinstance(result, Tensor):
+            raise TypeError(f"expected Variable, but hook returned '{type(result).__name__}'")
+
+    return _TensorHookHandle(_C.register_post_accumulate_grad_hook(self, checked))
+
+
 # ---------------------------------------------------------------- math
 
 def _add(self, other, *, alpha=1):
@@ -503,6 +567,7 @@ def install():
             list(size), fill_value, dtype or self.dtype, device or self.device),
         "new_tensor": _new_tensor,
         "requires_grad_": _requires_grad_, "backward": _backward, "retain_grad": _retain_grad,
+        "register_hook": _register_hook, "register_post_accumulate_grad_hook": _register_post_accumulate_grad_hook,
         "add": _add, "sub": _sub, "subtract": _sub, "add_": _add_, "sub_": _sub_, "div": _div, "divide": _div,
         "true_divide": lambda self, other: _C.div(self, other), "multiply": lambda self, other: _C.mul(self, other),
         "pow": _pow, "pow_": lambda self, e: _C.pow_(self, e), "mul_": _C.mul_, "div_": _C.div_,

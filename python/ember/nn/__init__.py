@@ -1,6 +1,6 @@
 """ember.nn: modules, layers, losses, parameters and initializers."""
 
-from . import functional, init
+from . import functional, init, parallel
 from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .batchnorm import (BatchNorm1d, BatchNorm2d, BatchNorm3d, LazyBatchNorm1d, LazyBatchNorm2d,
                         LazyBatchNorm3d)
@@ -21,7 +21,7 @@ __all__ = [
     "Sequential", "ModuleList", "ModuleDict",
     "Identity", "Linear", "LazyLinear", "Flatten", "Dropout",
     "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
-    "MSELoss", "CrossEntropyLoss", "functional", "init",
+    "MSELoss", "CrossEntropyLoss", "functional", "init", "parallel",
     "Conv1d", "Conv2d", "LazyConv1d", "LazyConv2d",
     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
