@@ -107,6 +107,23 @@ struct Backend {
   virtual void softmax(const Tensor& out, const Tensor& in, bool log) = 0;
   // grad_in from grad_out and the saved forward output, same layout.
   virtual void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log) = 0;
+
+  // ---- sorting and ordered scatter (ops/sort.cpp, ops/scatter.cpp, ops/multinomial.cpp) ----
+  // Stable sort along the last dim of a contiguous [outer, n] input (n >= 1)
+  // into contiguous values (in.dtype) and int64 indices. NaN ranks above
+  // every number (last ascending, first descending); equal elements, -0.0
+  // and 0.0 included, keep their order. dtypes: bool, integers, float32/64.
+  virtual void sort(const Tensor& values, const Tensor& indices, const Tensor& in, bool descending) = 0;
+  // Row r of contiguous sorted [outer, n] and contiguous values [outer, m]:
+  // out[r, j] (int64) = the number of sorted[r, :] that are < values[r, j]
+  // (<= when `right`). One dtype among integers, float32/64; n >= 1.
+  virtual void searchsorted(const Tensor& out, const Tensor& sorted, const Tensor& values, bool right) = 0;
+  // element at dst.offset + offsets[i] of dst's storage = op(it, values[i])
+  // for op Sum, Prod, Max, Min (NaN wins), applied in increasing i, so that
+  // repeated offsets give the same bits on every run and every device.
+  // offsets int64 and values (dst.dtype: integers, float32/64) contiguous,
+  // one shape; offsets validated.
+  virtual void put_reduce(ReduceOp op, const Tensor& dst, const Tensor& offsets, const Tensor& values) = 0;
 };
 
 // The backend for a device type; throws the registered "missing" message

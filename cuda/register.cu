@@ -147,6 +147,20 @@ struct CudaBackend final : Backend {
     DeviceGuard g(dev(grad_in));
     softmax_backward_cuda(grad_in, grad_out, out, log);
   }
+
+  // sorting and ordered scatter
+  void sort(const Tensor& values, const Tensor& indices, const Tensor& in, bool descending) override {
+    DeviceGuard g(dev(in));
+    sort_cuda(values, indices, in, descending);
+  }
+  void searchsorted(const Tensor& out, const Tensor& sorted, const Tensor& values, bool right) override {
+    DeviceGuard g(dev(out));
+    searchsorted_cuda(out, sorted, values, right);
+  }
+  void put_reduce(ReduceOp op, const Tensor& dst, const Tensor& offsets, const Tensor& values) override {
+    DeviceGuard g(dev(dst));
+    put_reduce_cuda(op, dst, offsets, values);
+  }
 };
 
 // cudaGetDeviceCount's verdict, asked once: without a driver it fails, and

@@ -47,6 +47,15 @@ struct CpuBackend final : Backend {
   void softmax_backward(const Tensor& gi, const Tensor& go, const Tensor& o, bool log) override {
     cpu::softmax_backward(gi, go, o, log);
   }
+
+  // sorting and ordered scatter
+  void sort(const Tensor& v, const Tensor& idx, const Tensor& i, bool desc) override { cpu::sort(v, idx, i, desc); }
+  void searchsorted(const Tensor& o, const Tensor& s, const Tensor& v, bool right) override {
+    cpu::searchsorted(o, s, v, right);
+  }
+  void put_reduce(ReduceOp op, const Tensor& d, const Tensor& off, const Tensor& v) override {
+    cpu::put_reduce(op, d, off, v);
+  }
 };
 
 }  // namespace
