@@ -121,7 +121,7 @@ struct Backend {
   // element at dst.offset + offsets[i] of dst's storage = op(it, values[i])
   // for op Sum, Prod, Max, Min (NaN wins), applied in increasing i, so that
   // repeated offsets give the same bits on every run and every device.
-  // offsets int64 and values (dst.dtype: integers, float32/64) contiguous,
+  // offsets int64 and values (dst.dtype: bool, integers, float32/64) contiguous,
   // one shape; offsets validated.
   virtual void put_reduce(ReduceOp op, const Tensor& dst, const Tensor& offsets, const Tensor& values) = 0;
 };

@@ -1,11 +1,12 @@
 // Ordered scatter on CUDA (put_reduce, behind scatter_add and scatter's
-// reductions), deterministic by construction: the (offset, position) pairs
-// are radix-sorted by offset (stably, so each offset's positions stay in
-// index order), and the first thread of each run of equal offsets combines
-// the run's values in that order into the destination. No floating-point
-// atomics: the result has the CPU backend's bits (which combines in index
-// order too) on every run. A run is combined serially by one thread, so a
-// scatter of very many values into one element is slow, never wrong.
+// reductions; for bool, sum is `or` and prod `and`), deterministic by
+// construction: the (offset, position) pairs are radix-sorted by offset
+// (stably, so each offset's positions stay in index order), and the first
+// thread of each run of equal offsets combines the run's values in that
+// order into the destination. No floating-point atomics: the result has the
+// CPU backend's bits (which combines in index order too) on every run. A
+// run is combined serially by one thread, so a scatter of very many values
+// into one element is slow, never wrong.
 #include <cub/device/device_radix_sort.cuh>
 
 #include "cuda/common.cuh"
@@ -71,7 +72,7 @@ void put_reduce_cuda(ReduceOp op, const Tensor& dst, const Tensor& offsets, cons
                                                    stream()));
   dispatch_all(dst->dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (IsHalfLike<T>::value || std::is_same<T, bool>::value) {
+    if constexpr (IsHalfLike<T>::value) {
       throw TypeError(str("scatter reductions on CUDA are not implemented for ", dtype_name(dst->dtype)));
     } else {
       combine_runs_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(

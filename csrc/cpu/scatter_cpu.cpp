@@ -1,5 +1,5 @@
 // Ordered scatter of the CPU backend (put_reduce, behind scatter_add and
-// scatter's reductions): one pass in index order, so repeated offsets
+// scatter's reductions; for bool, sum is `or` and prod `and`): one pass in index order, so repeated offsets
 // combine in the same order as on CUDA (which sorts by offset, stably) and
 // the result is the same to the bit.
 #include <cmath>
@@ -32,15 +32,11 @@ T combine(ReduceOp op, T acc, T v) {
 void put_reduce(ReduceOp op, const Tensor& dst, const Tensor& offsets, const Tensor& values) {
   dispatch_dtype(dst->dtype, "scatter reduction", [&](auto tag) {
     using T = decltype(tag);
-    if constexpr (std::is_same_v<T, bool>) {
-      throw TypeError("scatter reductions are not implemented for bool tensors");
-    } else {
-      T* base = dst->data<T>();
-      const int64_t* off = offsets->data<int64_t>();
-      const T* v = values->data<T>();
-      const int64_t n = offsets->numel();
-      for (int64_t i = 0; i < n; ++i) base[off[i]] = combine(op, base[off[i]], v[i]);
-    }
+    T* base = dst->data<T>();
+    const int64_t* off = offsets->data<int64_t>();
+    const T* v = values->data<T>();
+    const int64_t n = offsets->numel();
+    for (int64_t i = 0; i < n; ++i) base[off[i]] = combine(op, base[off[i]], v[i]);
   });
 }
 

@@ -24,6 +24,7 @@ Tensor as_1d(const Tensor& t) { return t->ndim() == 0 ? as_strided(t, {1}, {1}, 
 std::pair<int64_t, Tensor> check_scatter(const char* op, const Tensor& self, int64_t dim, const Tensor& index,
                                          const Tensor* src) {
   dim = wrap_dim(dim, self->ndim());
+  if (src) wrap_dim(dim, (*src)->ndim());  // as PyTorch: a dim src lacks is an IndexError
   EMBER_CHECK(index->dtype == DType::Int64 || index->dtype == DType::Int32, Error, op,
               "(): Expected dtype int32/int64 for index");
   check_same_device(self, index, op);
@@ -105,7 +106,6 @@ void scatter_into(const Tensor& dst_in, int64_t dim, const Tensor& idx_in, const
     backend(dst->device()).copy(dst, wide);
     return;
   }
-  EMBER_CHECK(dst->dtype != DType::Bool, Error, "scatter with a reduction is not implemented for bool tensors");
   backend(dst->device()).put_reduce(*reduce, dst, scatter_offsets(dst, dim, idx), values);
 }
 
@@ -206,16 +206,16 @@ Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Scala
   return scatter_impl("scatter", self, dim, index, nullptr, value, reduce, false);
 }
 Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
-  return scatter_impl("scatter_add", self, dim, index, &src, Scalar(0.0), std::nullopt, true);
+  return scatter_impl("scatter", self, dim, index, &src, Scalar(0.0), std::nullopt, true);
 }
 Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, std::optional<ReduceOp> reduce) {
-  return scatter_inplace("scatter_", self, dim, index, &src, Scalar(0.0), reduce, false);
+  return scatter_inplace("scatter", self, dim, index, &src, Scalar(0.0), reduce, false);
 }
 Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Scalar& value, std::optional<ReduceOp> reduce) {
-  return scatter_inplace("scatter_", self, dim, index, nullptr, value, reduce, false);
+  return scatter_inplace("scatter", self, dim, index, nullptr, value, reduce, false);
 }
 Tensor& scatter_add_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
-  return scatter_inplace("scatter_add_", self, dim, index, &src, Scalar(0.0), std::nullopt, true);
+  return scatter_inplace("scatter", self, dim, index, &src, Scalar(0.0), std::nullopt, true);
 }
 
 }  // namespace ember

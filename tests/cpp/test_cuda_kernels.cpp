@@ -853,7 +853,7 @@ TEST(CudaKernels, SearchSortedBothSides) {
 TEST(CudaKernels, PutReduceIsDeterministicAndMatchesCpu) {
   REQUIRE_GPU();
   std::mt19937 rng(23);
-  for (DType d : {DType::Float32, DType::Float64, DType::Int32, DType::Int64}) {
+  for (DType d : {DType::Float32, DType::Float64, DType::Int32, DType::Int64, DType::Int8, DType::Bool}) {
     for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Prod, ReduceOp::Max, ReduceOp::Min}) {
       for (int64_t n : {int64_t(1), int64_t(777), int64_t(100000)}) {
         Pair dst = random_pair({40, 3}, d, rng);

@@ -99,6 +99,17 @@ def test_scatter_add_dtypes_and_repeats(dtype):
              torch.scatter(t, 0, torch.tensor(idx[:1, :3] % 3), st[:1, :3]))
 
 
+def test_bool_reductions():
+    idx = np.array([[0, 0, 2], [1, 1, 1]])
+    src = np.array([[True, False, True], [False, False, True]])
+    for base in (np.zeros((2, 3), bool), np.ones((2, 3), bool)):
+        same(ember.tensor(base).scatter_add(1, ember.tensor(idx), ember.tensor(src)),
+             torch.tensor(base).scatter_add(1, torch.tensor(idx), torch.tensor(src)))
+        for reduce in ("add", "multiply"):
+            same(ember.tensor(base).scatter(1, ember.tensor(idx), ember.tensor(src), reduce=reduce),
+                 torch.tensor(base).scatter(1, torch.tensor(idx), torch.tensor(src), reduce=reduce))
+
+
 def test_scatter_add_is_deterministic_and_ordered():
     # Floats whose sum depends on the order: ember adds in index order, as PyTorch's CPU kernel.
     n = 20000
@@ -225,6 +236,8 @@ def test_errors_name_the_problem():
         x.scatter_add(1, ember.tensor([[0, 1]]), ember.ones(1, 2, dtype=ember.float64))
     with pytest.raises(IndexError, match="Dimension out of range"):
         x.scatter(2, ember.tensor([[0, 1]]), 1.0)
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        x.scatter(1, ember.tensor([[0, 1]]), ember.ones(2))  # dim 1 does not exist in src
     with pytest.raises(RuntimeError, match="reduce argument must be either add or multiply"):
         x.scatter_(1, ember.tensor([[0, 1]]), 1.0, reduce="max")
     with pytest.raises(TypeError, match="must be Tensor"):
