@@ -114,6 +114,10 @@ struct Backend {
   // every number (last ascending, first descending); equal elements, -0.0
   // and 0.0 included, keep their order. dtypes: bool, integers, float32/64.
   virtual void sort(const Tensor& values, const Tensor& indices, const Tensor& in, bool descending) = 0;
+  // The first k (1 <= k < n) of that sort of each row (descending when
+  // `largest`), in contiguous [outer, k] values and indices: topk without
+  // sorting whole rows.
+  virtual void topk(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, bool largest) = 0;
   // Row r of contiguous sorted [outer, n] and contiguous values [outer, m]:
   // out[r, j] (int64) = the number of sorted[r, :] that are < values[r, j]
   // (<= when `right`). One dtype among integers, float32/64; n >= 1.

@@ -37,6 +37,7 @@ void softmax_cuda(const Tensor& out, const Tensor& in, bool log);
 void softmax_backward_cuda(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log);
 // sort.cu, scatter.cu: sorting and ordered scatter
 void sort_cuda(const Tensor& values, const Tensor& indices, const Tensor& in, bool descending);
+void topk_cuda(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, bool largest);
 void searchsorted_cuda(const Tensor& out, const Tensor& sorted, const Tensor& values, bool right);
 void put_reduce_cuda(ReduceOp op, const Tensor& dst, const Tensor& offsets, const Tensor& values);
 

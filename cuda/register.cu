@@ -153,6 +153,10 @@ struct CudaBackend final : Backend {
     DeviceGuard g(dev(in));
     sort_cuda(values, indices, in, descending);
   }
+  void topk(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, bool largest) override {
+    DeviceGuard g(dev(in));
+    topk_cuda(values, indices, in, k, largest);
+  }
   void searchsorted(const Tensor& out, const Tensor& sorted, const Tensor& values, bool right) override {
     DeviceGuard g(dev(out));
     searchsorted_cuda(out, sorted, values, right);

@@ -1,5 +1,6 @@
 // Sorting on CUDA: the stable row sort behind sort / argsort / topk /
-// multinomial, and searchsorted's binary search.
+// multinomial (topk takes the first k of a full sort), and searchsorted's
+// binary search.
 //
 // The row sort is two stable radix sorts (CUB) over the whole tensor, not a
 // segmented sort: first by key, carrying each element's flat position, then
@@ -169,6 +170,18 @@ void sort_cuda(const Tensor& values, const Tensor& indices, const Tensor& in, bo
       sort_typed<T>(values, indices, in, descending);
     }
   });
+}
+
+// A full stable sort, then the first k of each row: the same k, in the same
+// order, as the CPU's partial sort (which breaks ties by index).
+void topk_cuda(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, bool largest) {
+  if (values->numel() == 0) return;
+  const int64_t n = in->shape.back(), outer = in->numel() / n;
+  Tensor all_values = make_empty(in->shape, in->dtype, in->device());
+  Tensor all_indices = make_empty(in->shape, DType::Int64, in->device());
+  sort_cuda(all_values, all_indices, in, largest);
+  copy_cuda(values, make_view(all_values, {outer, k}, {n, 1}, 0));
+  copy_cuda(indices, make_view(all_indices, {outer, k}, {n, 1}, 0));
 }
 
 void searchsorted_cuda(const Tensor& out, const Tensor& sorted, const Tensor& values, bool right) {

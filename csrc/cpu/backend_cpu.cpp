@@ -50,6 +50,9 @@ struct CpuBackend final : Backend {
 
   // sorting and ordered scatter
   void sort(const Tensor& v, const Tensor& idx, const Tensor& i, bool desc) override { cpu::sort(v, idx, i, desc); }
+  void topk(const Tensor& v, const Tensor& idx, const Tensor& i, int64_t k, bool largest) override {
+    cpu::topk(v, idx, i, k, largest);
+  }
   void searchsorted(const Tensor& o, const Tensor& s, const Tensor& v, bool right) override {
     cpu::searchsorted(o, s, v, right);
   }

@@ -30,6 +30,7 @@ void softmax(const Tensor& out, const Tensor& in, bool log);
 void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log);
 // sort_cpu.cpp, scatter_cpu.cpp: sorting and ordered scatter
 void sort(const Tensor& values, const Tensor& indices, const Tensor& in, bool descending);
+void topk(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, bool largest);
 void searchsorted(const Tensor& out, const Tensor& sorted, const Tensor& values, bool right);
 void put_reduce(ReduceOp op, const Tensor& dst, const Tensor& offsets, const Tensor& values);
 

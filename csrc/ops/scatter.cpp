@@ -64,9 +64,10 @@ std::pair<int64_t, Tensor> check_scatter(const char* op, const Tensor& self, int
 Tensor scatter_offsets(const Tensor& dst, int64_t dim, const Tensor& idx) {
   const Device dev = dst->device();
   const int64_t nd = dst->ndim();
-  Tensor offs = mul(idx, scalar_tensor(Scalar(dst->strides[static_cast<size_t>(dim)]), DType::Int64, dev));
+  const int64_t dim_stride = dst->strides[static_cast<size_t>(dim)];
+  Tensor offs = dim_stride == 1 ? idx : mul(idx, scalar_tensor(Scalar(dim_stride), DType::Int64, dev));
   for (int64_t d = 0; d < nd; ++d) {
-    if (d == dim) continue;
+    if (d == dim || idx->shape[static_cast<size_t>(d)] == 1) continue;  // a size-1 dim adds 0
     Shape s(static_cast<size_t>(nd), 1);
     s[static_cast<size_t>(d)] = idx->shape[static_cast<size_t>(d)];
     Tensor r = arange(0, static_cast<double>(s[static_cast<size_t>(d)]), 1, DType::Int64, dev);

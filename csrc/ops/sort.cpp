@@ -79,21 +79,37 @@ std::pair<Tensor, Tensor> topk(const Tensor& a, int64_t k, int64_t dim, bool lar
   const int64_t size = a->ndim() == 0 ? 1 : a->shape[static_cast<size_t>(dim)];
   EMBER_CHECK(k >= 0 && k <= size, Error, "selected index k out of range (k = ", k, ", size of dimension ", dim,
               " = ", size, ")");
-  // A full stable sort then the first k: ties keep their original order,
-  // and `sorted=False` (any order allowed) returns them sorted too.
+  // The first k of a stable sort: ties keep their original order, and
+  // `sorted=False` (any order allowed) returns them sorted too.
   Tensor values, indices;
-  {
+  if (a->ndim() > 0 && k > 0 && k < size) {
+    NoGradGuard no_grad;
+    const int64_t last = a->ndim() - 1;
+    Tensor moved = contiguous(transpose(a, dim, last));
+    DType compute = sort_compute_dtype(a->dtype);
+    if (moved->dtype != compute) moved = to_dtype(moved, compute);
+    Shape out_shape = moved->shape;
+    out_shape[static_cast<size_t>(last)] = k;
+    values = make_empty(out_shape, compute, a->device());
+    indices = make_empty(out_shape, DType::Int64, a->device());
+    if (values->numel()) {
+      const int64_t outer = values->numel() / k;
+      backend(a->device()).topk(view(values, {outer, k}), view(indices, {outer, k}), view(moved, {outer, size}), k,
+                                largest);
+    }
+    if (values->dtype != a->dtype) values = to_dtype(values, a->dtype);
+    if (dim != last) {
+      values = contiguous(transpose(values, dim, last));
+      indices = contiguous(transpose(indices, dim, last));
+    }
+  } else {
     auto sorted_pair = sort_no_grad(a, dim, largest);
     values = sorted_pair.first;
     indices = sorted_pair.second;
-    if (a->ndim() > 0 && k < size) {
+    if (k == 0) {
       NoGradGuard no_grad;
-      values = contiguous(slice(values, dim, 0, k, 1));
-      indices = contiguous(slice(indices, dim, 0, k, 1));
-    } else if (a->ndim() == 0 && k == 0) {
-      NoGradGuard no_grad;
-      values = reshape(values, {0});
-      indices = reshape(indices, {0});
+      values = a->ndim() == 0 ? reshape(values, {0}) : contiguous(slice(values, dim, 0, 0, 1));
+      indices = a->ndim() == 0 ? reshape(indices, {0}) : contiguous(slice(indices, dim, 0, 0, 1));
     }
   }
   (void)sorted;

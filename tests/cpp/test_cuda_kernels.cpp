@@ -813,7 +813,7 @@ Pair tie_heavy_pair(const Shape& shape, DType dt, std::mt19937& rng) {
 
 }  // namespace
 
-TEST(CudaKernels, SortRowsStableAllDtypes) {
+TEST(CudaKernels, SortAndTopkRowsStableAllDtypes) {
   REQUIRE_GPU();
   std::mt19937 rng(21);
   for (DType d : {DType::Bool, DType::UInt8, DType::Int8, DType::Int16, DType::Int32, DType::Int64, DType::Float32,
@@ -827,6 +827,16 @@ TEST(CudaKernels, SortRowsStableAllDtypes) {
         std::string what = std::string("sort ") + dtype_name(d) + " " + shape_str(shape) + (descending ? " desc" : "");
         expect_close(indices, 0, what + " indices");  // stable: the very same permutation
         expect_close(values, 0, what + " values");
+        const int64_t n = shape.back();
+        if (n > 1) {
+          const int64_t k = std::min<int64_t>(5, n - 1);
+          const Shape kshape{shape[0], k};
+          Pair top_v = empty_pair(kshape, d), top_i = empty_pair(kshape, DType::Int64);
+          backend(kCpu).topk(top_v.cpu, top_i.cpu, in.cpu, k, descending);
+          backend(kGpu).topk(top_v.gpu, top_i.gpu, in.gpu, k, descending);
+          expect_close(top_i, 0, what + " topk indices");
+          expect_close(top_v, 0, what + " topk values");
+        }
       }
     }
   }

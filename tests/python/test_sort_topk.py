@@ -127,6 +127,18 @@ def test_topk_ties_and_nan():
         same(te.indices, st.indices[:, :4])  # ember: ties in index order
 
 
+@pytest.mark.parametrize("dtype", ["float32", "int64", "float16"])
+def test_topk_many_ties_is_the_stable_sort_prefix(dtype):
+    x = rng.integers(0, 4, (50, 200))
+    e, t = ember.tensor(x).to(getattr(ember, dtype)), torch.tensor(x).to(getattr(torch, dtype))
+    for largest in (True, False):
+        for dim, k in ((1, 17), (0, 3), (1, 199)):
+            te = e.topk(k, dim=dim, largest=largest)
+            st = t.sort(dim=dim, descending=largest, stable=True)
+            same(te.values, st.values.narrow(dim, 0, k))
+            same(te.indices, st.indices.narrow(dim, 0, k))
+
+
 @pytest.mark.parametrize("np_dtype", [np.float32, np.float64])
 def test_topk_gradient(np_dtype):
     x = rng.permutation(30).reshape(5, 6)
