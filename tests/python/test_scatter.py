@@ -160,10 +160,10 @@ def test_layouts_0d_and_empty():
 def test_gradients(np_dtype, noncontig):
     idx = distinct_index((4, 5), 1, (3, 4))
     x, src = rng.standard_normal((4, 5)), rng.standard_normal((3, 4))
-    I = lambda L: L.tensor(idx)  # noqa: E731
-    compare(lambda L, a, s: a.scatter(1, I(L), s), [x, src], np_dtype=np_dtype, noncontig=noncontig,
+    compare(lambda L, a, s: a.scatter(1, L.tensor(idx), s), [x, src], np_dtype=np_dtype, noncontig=noncontig,
             check_grad_fn=True)
-    compare(lambda L, a: a.scatter(1, I(L), 0.5), [x], np_dtype=np_dtype, noncontig=noncontig, check_grad_fn=True)
+    compare(lambda L, a: a.scatter(1, L.tensor(idx), 0.5), [x], np_dtype=np_dtype, noncontig=noncontig,
+            check_grad_fn=True)
     rep = rng.integers(0, 5, (3, 7))
     compare(lambda L, a, s: L.scatter_add(a, 1, L.tensor(rep), s), [x, rng.standard_normal((3, 7))],
             np_dtype=np_dtype, noncontig=noncontig, check_grad_fn=True)
