@@ -22,6 +22,7 @@ enum class UnaryOp : unsigned char {
   Neg, Abs, Exp, Log, Sqrt, Rsqrt, Sin, Cos, Tan, Tanh, Sigmoid, Relu, Sign,
   Floor, Ceil, Round, Trunc, Log1p, Expm1, Log2, Log10, Exp2, Square, Reciprocal,
   Erf, LogicalNot, BitwiseNot,
+  Sinh, Cosh,  // hyperbolic functions (D2L's import-time aliases)
   kCount
 };
 
@@ -189,6 +190,27 @@ struct Backend {
   virtual void batch_norm_backward_apply(const Tensor& grad_in, const Tensor& grad_out, const Tensor& in,
                                          const Tensor& mean, const Tensor& dy_scale, const Tensor& xmu_scale,
                                          const Tensor& shift) = 0;
+
+  // ---- sorting and ordered scatter (ops/sort.cpp, ops/scatter.cpp, ops/multinomial.cpp) ----
+  // Stable sort along the last dim of a contiguous [outer, n] input (n >= 1)
+  // into contiguous values (in.dtype) and int64 indices. NaN ranks above
+  // every number (last ascending, first descending); equal elements, -0.0
+  // and 0.0 included, keep their order. dtypes: bool, integers, float32/64.
+  virtual void sort(const Tensor& values, const Tensor& indices, const Tensor& in, bool descending) = 0;
+  // The first k (1 <= k < n) of that sort of each row (descending when
+  // `largest`), in contiguous [outer, k] values and indices: topk without
+  // sorting whole rows.
+  virtual void topk(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, bool largest) = 0;
+  // Row r of contiguous sorted [outer, n] and contiguous values [outer, m]:
+  // out[r, j] (int64) = the number of sorted[r, :] that are < values[r, j]
+  // (<= when `right`). One dtype among integers, float32/64; n >= 1.
+  virtual void searchsorted(const Tensor& out, const Tensor& sorted, const Tensor& values, bool right) = 0;
+  // element at dst.offset + offsets[i] of dst's storage = op(it, values[i])
+  // for op Sum, Prod, Max, Min (NaN wins), applied in increasing i, so that
+  // repeated offsets give the same bits on every run and every device.
+  // offsets int64 and values (dst.dtype: bool, integers, float32/64) contiguous,
+  // one shape; offsets validated.
+  virtual void put_reduce(ReduceOp op, const Tensor& dst, const Tensor& offsets, const Tensor& values) = 0;
 };
 
 // The backend for a device type; throws the registered "missing" message

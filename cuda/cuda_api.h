@@ -3,6 +3,7 @@
 // files here) and the no-CUDA stub (stub.cpp) implement it.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace ember {
 
@@ -25,5 +26,9 @@ size_t cuda_max_memory_allocated(int device);
 void cuda_empty_cache();
 // "NVIDIA H100 80GB HBM3"; throws for a bad index.
 const char* cuda_get_device_name(int device);
+// DLPack's stream ordering: makes the consumer's CUDA stream (a cudaStream_t
+// passed as an integer; 1 and 2 name the legacy and per-thread default
+// streams) wait for the work ember has queued on `device` so far.
+void cuda_order_stream_after_ember(int device, uintptr_t stream);
 
 }  // namespace ember

@@ -55,6 +55,11 @@ void batch_norm_backward_reduce_cuda(const Tensor& sum_dy, const Tensor& sum_dy_
 void batch_norm_backward_apply_cuda(const Tensor& grad_in, const Tensor& grad_out, const Tensor& in,
                                     const Tensor& mean, const Tensor& dy_scale, const Tensor& xmu_scale,
                                     const Tensor& shift);
+// sort.cu, scatter.cu: sorting and ordered scatter
+void sort_cuda(const Tensor& values, const Tensor& indices, const Tensor& in, bool descending);
+void topk_cuda(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, bool largest);
+void searchsorted_cuda(const Tensor& out, const Tensor& sorted, const Tensor& values, bool right);
+void put_reduce_cuda(ReduceOp op, const Tensor& dst, const Tensor& offsets, const Tensor& values);
 
 }  // namespace cuda
 }  // namespace ember

@@ -197,6 +197,24 @@ struct CudaBackend final : Backend {
     DeviceGuard g(dev(in));
     batch_norm_backward_apply_cuda(grad_in, grad_out, in, mean, dy_scale, xmu_scale, shift);
   }
+
+  // sorting and ordered scatter
+  void sort(const Tensor& values, const Tensor& indices, const Tensor& in, bool descending) override {
+    DeviceGuard g(dev(in));
+    sort_cuda(values, indices, in, descending);
+  }
+  void topk(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, bool largest) override {
+    DeviceGuard g(dev(in));
+    topk_cuda(values, indices, in, k, largest);
+  }
+  void searchsorted(const Tensor& out, const Tensor& sorted, const Tensor& values, bool right) override {
+    DeviceGuard g(dev(out));
+    searchsorted_cuda(out, sorted, values, right);
+  }
+  void put_reduce(ReduceOp op, const Tensor& dst, const Tensor& offsets, const Tensor& values) override {
+    DeviceGuard g(dev(dst));
+    put_reduce_cuda(op, dst, offsets, values);
+  }
 };
 
 // cudaGetDeviceCount's verdict, asked once: without a driver it fails, and

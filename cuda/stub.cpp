@@ -26,5 +26,6 @@ size_t cuda_memory_allocated(int) { return 0; }
 size_t cuda_max_memory_allocated(int) { return 0; }
 void cuda_empty_cache() {}
 const char* cuda_get_device_name(int) { throw Error(kNotBuilt); }
+void cuda_order_stream_after_ember(int, uintptr_t) { throw Error(kNotBuilt); }
 
 }  // namespace ember

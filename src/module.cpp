@@ -12,6 +12,8 @@ namespace ember::bind {
 void bind_tensor(py::module_& m);
 void bind_ops(py::module_& m);
 void bind_conv(py::module_& m);
+void bind_ops_extra(py::module_& m);
+void bind_dlpack(py::module_& m);
 void bind_autograd(py::module_& m);
 void bind_norm(py::module_& m);
 }  // namespace ember::bind
@@ -50,6 +52,8 @@ PYBIND11_MODULE(_C, m) {
   ember::bind::bind_tensor(m);
   ember::bind::bind_ops(m);
   ember::bind::bind_conv(m);
+  ember::bind::bind_ops_extra(m);
+  ember::bind::bind_dlpack(m);
   ember::bind::bind_autograd(m);
   ember::bind::bind_norm(m);
   bind_io(m);

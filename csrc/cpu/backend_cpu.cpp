@@ -80,6 +80,18 @@ struct CpuBackend final : Backend {
                                  const Tensor& dy_scale, const Tensor& xmu_scale, const Tensor& shift) override {
     cpu::batch_norm_backward_apply(gi, go, in, mean, dy_scale, xmu_scale, shift);
   }
+
+  // sorting and ordered scatter
+  void sort(const Tensor& v, const Tensor& idx, const Tensor& i, bool desc) override { cpu::sort(v, idx, i, desc); }
+  void topk(const Tensor& v, const Tensor& idx, const Tensor& i, int64_t k, bool largest) override {
+    cpu::topk(v, idx, i, k, largest);
+  }
+  void searchsorted(const Tensor& o, const Tensor& s, const Tensor& v, bool right) override {
+    cpu::searchsorted(o, s, v, right);
+  }
+  void put_reduce(ReduceOp op, const Tensor& d, const Tensor& off, const Tensor& v) override {
+    cpu::put_reduce(op, d, off, v);
+  }
 };
 
 }  // namespace

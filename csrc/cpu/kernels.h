@@ -44,5 +44,10 @@ void batch_norm_backward_reduce(const Tensor& sum_dy, const Tensor& sum_dy_xmu, 
                                 const Tensor& in, const Tensor& mean);
 void batch_norm_backward_apply(const Tensor& grad_in, const Tensor& grad_out, const Tensor& in, const Tensor& mean,
                                const Tensor& dy_scale, const Tensor& xmu_scale, const Tensor& shift);
+// sort_cpu.cpp, scatter_cpu.cpp: sorting and ordered scatter
+void sort(const Tensor& values, const Tensor& indices, const Tensor& in, bool descending);
+void topk(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, bool largest);
+void searchsorted(const Tensor& out, const Tensor& sorted, const Tensor& values, bool right);
+void put_reduce(ReduceOp op, const Tensor& dst, const Tensor& offsets, const Tensor& values);
 
 }  // namespace ember::cpu

@@ -213,4 +213,37 @@ Tensor batch_norm(const Tensor& input, const Tensor& weight, const Tensor& bias,
 Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps);
 
+// ---- sorting, scatter, repeat and sampling (ops/sort.cpp, scatter.cpp, repeat.cpp, multinomial.cpp) ----
+// Stable sorts: equal elements keep their order; NaN ranks above every number.
+// `stable` only names the autograd node (PyTorch's SortBackward0/1).
+std::pair<Tensor, Tensor> sort(const Tensor& a, int64_t dim, bool descending, std::optional<bool> stable = {});
+Tensor argsort(const Tensor& a, int64_t dim, bool descending);
+// The k largest (smallest) along dim, always sorted; ties in index order.
+std::pair<Tensor, Tensor> topk(const Tensor& a, int64_t k, int64_t dim, bool largest, bool sorted);
+// Positions of values in the innermost dim of sorted (1-d, or matching
+// values' leading dims), int64 unless out_int32.
+Tensor searchsorted(const Tensor& sorted, const Tensor& values, bool right, bool out_int32);
+// scatter along dim at index (int64 or int32, bounds checked): src's values,
+// or a scalar; `reduce` Sum or Prod combines instead of assigning.
+Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src,
+               std::optional<ReduceOp> reduce = {});
+Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value,
+               std::optional<ReduceOp> reduce = {});
+Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src);  // deterministic
+Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src, std::optional<ReduceOp> reduce = {});
+Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Scalar& value,
+                 std::optional<ReduceOp> reduce = {});
+Tensor& scatter_add_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor repeat(const Tensor& a, const Shape& repeats);
+Tensor tile(const Tensor& a, const Shape& dims);
+// dim empty: over the flattened input. output_size, when given, must be the total.
+Tensor repeat_interleave(const Tensor& a, int64_t repeats, std::optional<int64_t> dim,
+                         std::optional<int64_t> output_size);
+Tensor repeat_interleave(const Tensor& a, const Tensor& repeats, std::optional<int64_t> dim,
+                         std::optional<int64_t> output_size);
+// torch.repeat_interleave(repeats): each i repeated repeats[i] times.
+Tensor repeat_interleave_index(const Tensor& repeats, std::optional<int64_t> output_size);
+// int64 category indices, [num_samples] or [rows, num_samples].
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement);
+
 }  // namespace ember

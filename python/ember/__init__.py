@@ -31,7 +31,16 @@ from . import _tensor  # noqa: E402
 
 _tensor.install()
 
+from . import _ops_extra  # noqa: E402
+
+_ops_extra.install()
+
+from . import _dlpack  # noqa: E402
+
+_dlpack.install()
+
 from ._functions import *  # noqa: E402,F401,F403
+from ._ops_extra import *  # noqa: E402,F401,F403
 from ._functions import (  # noqa: E402,F401
     BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, abs, absolute, all, any, arange, argmax, argmin,
     as_tensor, cat, clamp, clip, concat, cumsum, empty, empty_like, eye, from_numpy, full, full_like, is_tensor,
@@ -43,6 +52,7 @@ from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set
 from . import distributions, return_types  # noqa: E402,F401
 from . import cuda, backends  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
+from ._dlpack import from_dlpack  # noqa: E402,F401
 from . import distributed, nn, optim, utils  # noqa: E402,F401
 
 # dtypes, with PyTorch's aliases

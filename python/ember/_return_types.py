@@ -13,3 +13,5 @@ def _make(name):
 
 max = _make("max")  # noqa: A001 - the public name mirrors PyTorch
 min = _make("min")  # noqa: A001
+sort = _make("sort")
+topk = _make("topk")

@@ -1,2 +1,2 @@
 """Named tuple types of multi-output ops (ember.return_types.max, ...)."""
-from ._return_types import max, min  # noqa: F401,A004
+from ._return_types import max, min, sort, topk  # noqa: F401,A004

@@ -1,5 +1,5 @@
-"""ember.utils: data loading helpers."""
+"""ember.utils: data loading helpers and DLPack interchange."""
 
-from . import data
+from . import data, dlpack
 
-__all__ = ["data"]
+__all__ = ["data", "dlpack"]
