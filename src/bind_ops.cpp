@@ -84,6 +84,7 @@ void bind_ops(py::module_& m) {
   m.def("manual_seed", [](uint64_t seed) { manual_seed(seed); });
   m.def("initial_seed", []() { return initial_seed(); });
   m.def("set_num_threads", [](int n) { set_num_threads(n); });
+  m.def("_empty_cpu_cache", [] { empty_cpu_cache(); });
   m.def("get_num_threads", []() { return get_num_threads(); });
   m.def("tensor", [](py::handle data, py::handle dtype, py::handle dev) {
     return tensor_from_data(data, as_optional_dtype(dtype), as_device(dev));

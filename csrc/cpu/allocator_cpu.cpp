@@ -31,6 +31,7 @@
 #endif
 
 #include "../error.h"
+#include "../ops/ops.h"
 
 namespace ember::cpu {
 
@@ -163,3 +164,21 @@ void deallocate(void* ptr, size_t nbytes) {
 }
 
 }  // namespace ember::cpu
+
+namespace ember {
+
+void empty_cpu_cache() {
+  cpu::BlockCache& cache = cpu::BlockCache::instance();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  for (auto& list : cache.free_blocks) {
+    for (void* p : list) std::free(p);
+    list.clear();
+  }
+  cache.cached_bytes = 0;
+  for (auto& entry : cache.free_large)
+    for (void* p : entry.second) std::free(p);
+  cache.free_large.clear();
+  cache.cached_large_bytes = 0;
+}
+
+}  // namespace ember

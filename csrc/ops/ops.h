@@ -151,6 +151,11 @@ Tensor bernoulli_mask(const Tensor& like, double p_keep);  // 1/0 in like's dtyp
 void set_num_threads(int n);
 int get_num_threads();
 
+// ---- CPU memory (cpu/allocator_cpu.cpp) ----
+// Returns every idle cached block to the system (tests that measure the
+// process's memory call it; training never needs to).
+void empty_cpu_cache();
+
 // ---- neural-network ops (ops/nn.cpp) ----
 Tensor relu(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
