@@ -527,11 +527,14 @@ def test_lenet_style_network_with_batchnorm1d_trains_like_pytorch():
     np.testing.assert_allclose(_np(enet(ember.tensor(x))), _np(tnet(torch.tensor(x))), rtol=1e-3, atol=1e-4)
 
 
-def test_batchnorm_on_device(device):
+@pytest.mark.parametrize("shape", [(6, 3, 4, 4), (32, 3, 20, 20), (300, 5)])
+def test_batchnorm_on_device(device, shape):
+    # (32, 3, 20, 20): 12,800 values per channel, more than one CUDA chunk.
     rng = np.random.default_rng(16)
-    x = rng.standard_normal((6, 3, 4, 4)).astype(np.float32)
-    em = nn.BatchNorm2d(3).to(device)
-    tm = torch.nn.BatchNorm2d(3)
+    x = rng.standard_normal(shape).astype(np.float32)
+    cls = nn.BatchNorm2d if len(shape) == 4 else nn.BatchNorm1d
+    em = cls(shape[1]).to(device)
+    tm = getattr(torch.nn, cls.__name__)(shape[1])
     ex = ember.tensor(x, device=device).requires_grad_(True)
     tx = torch.tensor(x, requires_grad=True)
     ey, ty = em(ex), tm(tx)
