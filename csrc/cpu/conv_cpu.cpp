@@ -1,11 +1,11 @@
 // 2-D convolution on the CPU through ember's packed GEMM (gemm.h).
 //
-// Each image is lowered separately: im2col writes one image's (and one
-// group's) column matrix [Ci/g * kh * kw, Ho * Wo] into a per-thread buffer
-// that stays in L2 for D2L's layers, never the whole batch's. Then
-//   forward          out[n, g]   = W_g [Co/g, K] @ cols                (bias preset, accumulate)
-//   backward input   cols        = W_g^T @ grad_out[n, g], col2im adds them into grad_in[n, g]
-//   backward weight  grad_W_g   += grad_out[n, g] [Co/g, P] @ cols^T
+// A few images at a time are lowered side by side: im2col writes their
+// (one group's) column matrix [Ci/g * kh * kw, G * Ho * Wo] into a
+// per-thread buffer of about 1 MiB, never the whole batch's. Then
+//   forward          product     = W_g [Co/g, K] @ cols, scattered into NCHW with the bias
+//   backward input   cols        = W_g^T @ grad_out rows, col2im adds them into grad_in
+//   backward weight  grad_W_g   += grad_out rows [Co/g, G * P] @ cols^T
 // A 1x1 convolution with stride 1 and no padding reads the image itself as
 // its column matrix.
 //
@@ -60,12 +60,13 @@ inline void valid_columns(const ConvGeometry& g, int64_t j, int64_t& lo, int64_t
 }
 
 // cols[(c*kh + i)*kw + j][oh*Wo + ow] = img[c][oh*sh - ph + i*dh][ow*sw - pw + j*dw], 0 outside.
+// Rows of cols are ld apart (ld >= P: several images side by side).
 template <class T>
-void im2col(const T* img, T* cols, const ConvGeometry& g) {
+void im2col(const T* img, T* cols, int64_t ld, const ConvGeometry& g) {
   for (int64_t c = 0; c < g.Cig; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        T* row = cols + ((c * g.kh + i) * g.kw + j) * g.P;
+        T* row = cols + ((c * g.kh + i) * g.kw + j) * ld;
         int64_t lo, hi;
         valid_columns(g, j, lo, hi);
         const int64_t off = j * g.dw - g.pw;
@@ -90,11 +91,11 @@ void im2col(const T* img, T* cols, const ConvGeometry& g) {
 
 // The adjoint of im2col: img (zeroed by the caller) += each column entry at its position.
 template <class T>
-void col2im(const T* cols, T* img, const ConvGeometry& g) {
+void col2im(const T* cols, int64_t ld, T* img, const ConvGeometry& g) {
   for (int64_t c = 0; c < g.Cig; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        const T* row = cols + ((c * g.kh + i) * g.kw + j) * g.P;
+        const T* row = cols + ((c * g.kh + i) * g.kw + j) * ld;
         int64_t lo, hi;
         valid_columns(g, j, lo, hi);
         const int64_t off = j * g.dw - g.pw;
@@ -141,6 +142,24 @@ void for_each_image(int64_t count, int64_t macs, int64_t scratch_elems, Body&& b
   for (int64_t n = 0; n < count; ++n) body(n, scratch.data());
 }
 
+// Images lowered side by side into one column matrix [K, G * P], so that
+// the few-channel layers (LeNet's 5x5 layers: K = 25 or 150, P = 784 or
+// 100) run one GEMM with a wide N instead of many narrow ones. G depends
+// on the sizes only (about 1 MiB of columns), so sums keep a fixed order.
+int64_t images_per_group(const ConvGeometry& g, size_t elem_size) {
+  if (g.pointwise) return 1;
+  constexpr int64_t kTargetColumnBytes = int64_t(1) << 20;
+  const int64_t per_image = g.K * g.P * static_cast<int64_t>(elem_size);
+  return std::max<int64_t>(1, std::min<int64_t>(g.N, kTargetColumnBytes / std::max<int64_t>(per_image, 1)));
+}
+
+// Per-thread scratch of a group: the column matrix and a [Cog, G*P] matrix
+// (grad_out's rows side by side, or the forward's product before it is
+// scattered into NCHW).
+int64_t group_scratch(const ConvGeometry& g, int64_t G) {
+  return G == 1 && g.pointwise ? 0 : (g.K + g.Cog) * G * g.P;
+}
+
 template <class T>
 void conv2d_typed(const Tensor& out, const Tensor& in, const Tensor& weight, const Tensor& bias,
                   const Conv2dParams& p) {
@@ -149,21 +168,42 @@ void conv2d_typed(const Tensor& out, const Tensor& in, const Tensor& weight, con
   const T* w = weight->data<T>();
   const T* b = bias ? bias->data<T>() : nullptr;
   T* y = out->data<T>();
-  for_each_image<T>(g.N, g.macs(), g.pointwise ? 0 : g.K * g.P, [&](int64_t n, T* cols) {
+  const int64_t G = images_per_group(g, sizeof(T)), groups_of_images = (g.N + G - 1) / G;
+  for_each_image<T>(groups_of_images, g.macs(), group_scratch(g, G), [&](int64_t gi, T* scratch) {
+    const int64_t n0 = gi * G, count = std::min(G, g.N - n0), ld = count * g.P;
+    T* cols = scratch;
+    T* product = scratch + g.K * G * g.P;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const T* img = x + (n * g.Ci + grp * g.Cig) * g.H * g.W;
-      T* dst = y + (n * g.Co + grp * g.Cog) * g.P;
-      if (b) {
-        for (int64_t co = 0; co < g.Cog; ++co) std::fill(dst + co * g.P, dst + (co + 1) * g.P, b[grp * g.Cog + co]);
+      const T* wg = w + grp * g.Cog * g.K;
+      if (g.pointwise) {  // G == 1: the image is the column matrix, the output the product
+        T* dst = y + (n0 * g.Co + grp * g.Cog) * g.P;
+        if (b)
+          for (int64_t co = 0; co < g.Cog; ++co) std::fill(dst + co * g.P, dst + (co + 1) * g.P, b[grp * g.Cog + co]);
+        gemm(g.Cog, g.P, g.K, wg, g.K, 1, x + (n0 * g.Ci + grp * g.Cig) * g.H * g.W, g.P, 1, dst, g.P, b != nullptr);
+        continue;
       }
-      const T* B = img;
-      if (!g.pointwise) {
-        im2col(img, cols, g);
-        B = cols;
-      }
-      gemm(g.Cog, g.P, g.K, w + grp * g.Cog * g.K, g.K, 1, B, g.P, 1, dst, g.P, b != nullptr);
+      for (int64_t i = 0; i < count; ++i)
+        im2col(x + ((n0 + i) * g.Ci + grp * g.Cig) * g.H * g.W, cols + i * g.P, ld, g);
+      gemm(g.Cog, ld, g.K, wg, g.K, 1, cols, ld, 1, product, ld, false);
+      // [Cog, count * P] -> out[n0 + i, grp * Cog + co, :], adding the bias.
+      for (int64_t i = 0; i < count; ++i)
+        for (int64_t co = 0; co < g.Cog; ++co) {
+          const T* src = product + co * ld + i * g.P;
+          T* dst = y + ((n0 + i) * g.Co + grp * g.Cog + co) * g.P;
+          const T bias_value = b ? b[grp * g.Cog + co] : T(0);
+          for (int64_t q = 0; q < g.P; ++q) dst[q] = src[q] + bias_value;
+        }
     }
   });
+}
+
+// grad_out[n0 .. n0+count, grp's channels] side by side: [Cog, count * P].
+template <class T>
+void gather_grad_rows(const T* gy, T* dst, int64_t n0, int64_t count, int64_t grp, const ConvGeometry& g) {
+  const int64_t ld = count * g.P;
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t co = 0; co < g.Cog; ++co)
+      std::memcpy(dst + co * ld + i * g.P, gy + ((n0 + i) * g.Co + grp * g.Cog + co) * g.P, sizeof(T) * g.P);
 }
 
 template <class T>
@@ -173,18 +213,25 @@ void conv2d_backward_input_typed(const Tensor& grad_in, const Tensor& grad_out, 
   const T* gy = grad_out->data<T>();
   const T* w = weight->data<T>();
   T* gx = grad_in->data<T>();
-  for_each_image<T>(g.N, g.macs(), g.pointwise ? 0 : g.K * g.P, [&](int64_t n, T* cols) {
+  const int64_t G = images_per_group(g, sizeof(T)), groups_of_images = (g.N + G - 1) / G;
+  for_each_image<T>(groups_of_images, g.macs(), group_scratch(g, G), [&](int64_t gi, T* scratch) {
+    const int64_t n0 = gi * G, count = std::min(G, g.N - n0), ld = count * g.P;
+    T* cols = scratch;
+    T* rows = scratch + g.K * G * g.P;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const T* gyg = gy + (n * g.Co + grp * g.Cog) * g.P;
       const T* wg = w + grp * g.Cog * g.K;  // W_g^T: element (k, co) at co*K + k
-      T* img = gx + (n * g.Ci + grp * g.Cig) * g.H * g.W;
       if (g.pointwise) {
-        gemm(g.K, g.P, g.Cog, wg, 1, g.K, gyg, g.P, 1, img, g.P, false);
+        gemm(g.K, g.P, g.Cog, wg, 1, g.K, gy + (n0 * g.Co + grp * g.Cog) * g.P, g.P, 1,
+             gx + (n0 * g.Ci + grp * g.Cig) * g.H * g.W, g.P, false);
         continue;
       }
-      gemm(g.K, g.P, g.Cog, wg, 1, g.K, gyg, g.P, 1, cols, g.P, false);
-      std::fill(img, img + g.Cig * g.H * g.W, T(0));
-      col2im(cols, img, g);
+      gather_grad_rows(gy, rows, n0, count, grp, g);
+      gemm(g.K, ld, g.Cog, wg, 1, g.K, rows, ld, 1, cols, ld, false);
+      for (int64_t i = 0; i < count; ++i) {
+        T* img = gx + ((n0 + i) * g.Ci + grp * g.Cig) * g.H * g.W;
+        std::fill(img, img + g.Cig * g.H * g.W, T(0));
+        col2im(cols + i * g.P, ld, img, g);
+      }
     }
   });
 }
@@ -206,24 +253,31 @@ void conv2d_backward_weight_typed(const Tensor& grad_weight, const Tensor& grad_
     return;
   }
   const int64_t chunks = std::min(g.N, kWeightGradChunks);
+  const int64_t G = images_per_group(g, sizeof(T));
   // Chunk 0 sums straight into grad_weight; the others into partials.
   std::vector<T> partials(static_cast<size_t>((chunks - 1) * wsize));
-  auto chunk_sum = [&](int64_t c, T* cols) {
+  auto chunk_sum = [&](int64_t c, T* scratch) {
     T* acc = c == 0 ? gw : partials.data() + (c - 1) * wsize;
     const int64_t begin = g.N * c / chunks, end = g.N * (c + 1) / chunks;
-    for (int64_t n = begin; n < end; ++n)
+    T* cols = scratch;
+    T* rows = scratch + g.K * G * g.P;
+    for (int64_t n0 = begin; n0 < end; n0 += G) {
+      const int64_t count = std::min(G, end - n0), ld = count * g.P;
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        const T* img = x + (n * g.Ci + grp * g.Cig) * g.H * g.W;
-        const T* B = img;  // cols^T: element (q, k) at k*P + q
-        if (!g.pointwise) {
-          im2col(img, cols, g);
-          B = cols;
+        T* accg = acc + grp * g.Cog * g.K;
+        if (g.pointwise) {  // cols^T of the image itself: element (q, k) at k*P + q
+          gemm(g.Cog, g.K, g.P, gy + (n0 * g.Co + grp * g.Cog) * g.P, g.P, 1,
+               x + (n0 * g.Ci + grp * g.Cig) * g.H * g.W, 1, g.P, accg, g.K, n0 != begin);
+          continue;
         }
-        gemm(g.Cog, g.K, g.P, gy + (n * g.Co + grp * g.Cog) * g.P, g.P, 1, B, 1, g.P, acc + grp * g.Cog * g.K, g.K,
-             n != begin);
+        for (int64_t i = 0; i < count; ++i)
+          im2col(x + ((n0 + i) * g.Ci + grp * g.Cig) * g.H * g.W, cols + i * g.P, ld, g);
+        gather_grad_rows(gy, rows, n0, count, grp, g);
+        gemm(g.Cog, g.K, ld, rows, ld, 1, cols, 1, ld, accg, g.K, n0 != begin);
       }
+    }
   };
-  for_each_image<T>(chunks, g.macs(), g.pointwise ? 0 : g.K * g.P, chunk_sum);
+  for_each_image<T>(chunks, g.macs(), group_scratch(g, G), chunk_sum);
   for (int64_t c = 1; c < chunks; ++c) {
     const T* part = partials.data() + (c - 1) * wsize;
     for (int64_t i = 0; i < wsize; ++i) gw[i] += part[i];

@@ -15,6 +15,7 @@
 
 #include "cpu_features.h"
 #include "gemm_kernels.h"
+#include "parallel.h"
 
 #include <algorithm>
 #include <atomic>
@@ -412,7 +413,9 @@ int choose_threads(int64_t M, int64_t N, int64_t K) {
 #if defined(_OPENMP)
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   if (work < kParallelMinWork || omp_in_parallel()) return 1;
-  const int max_threads = omp_get_max_threads();
+  // The budget (not omp_get_max_threads() alone) so that a forked child or a
+  // busy machine never starts a team here (parallel.h).
+  const int max_threads = thread_budget();
   // Give each thread at least kParallelMinWork so medium sizes don't
   // over-subscribe on machines with many cores.
   const double by_work = work / kParallelMinWork;

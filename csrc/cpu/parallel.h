@@ -17,8 +17,11 @@ constexpr int64_t kParallelGrain = 32768;
 constexpr int64_t kMemoryBoundGrain = 262144;
 
 // Threads a region may use now: the configured count (OMP_NUM_THREADS or
-// the cores), or 1 while other processes keep every core busy (parallel.cpp).
-// Also sets OpenMP's default for regions that ask omp_get_max_threads().
+// the cores), or 1 while other processes keep every core busy, and always 1
+// in a forked child (parallel.cpp). Also sets OpenMP's default for regions
+// that ask omp_get_max_threads(). Every `omp parallel` in csrc/cpu/ must be
+// reached only when this returned more than 1: that is what keeps forked
+// children (DataLoader workers) out of OpenMP's team code.
 int thread_budget();
 
 // Calls fn(begin, end) over [0, n) in chunks, in parallel when n >= grain.

@@ -4,6 +4,9 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
+#include <new>
+
+#include <pthread.h>
 
 #include "../autograd/node.h"
 #include "../error.h"
@@ -12,13 +15,23 @@
 namespace ember {
 
 namespace {
-std::mutex g_rng_mutex;
+// The generator's lock. fork() copies it as it was; a child forked while
+// another thread drew numbers would wait for it forever, so the child of a
+// fork gets a fresh one (registered with the lock's creation).
+std::mutex& rng_mutex() {
+  static std::mutex* mutex = [] {
+    auto* m = new std::mutex();
+    pthread_atfork(nullptr, nullptr, [] { new (&rng_mutex()) std::mutex(); });
+    return m;
+  }();
+  return *mutex;
+}
 uint64_t g_seed = 67280421310721ull;  // PyTorch's default seed value
 uint64_t g_offset = 0;
 
 // Reserves counter space for n elements (4 per Philox block).
 uint64_t reserve(int64_t n) {
-  std::lock_guard<std::mutex> lock(g_rng_mutex);
+  std::lock_guard<std::mutex> lock(rng_mutex());
   uint64_t start = g_offset;
   g_offset += static_cast<uint64_t>((n + 3) / 4);
   return start;
@@ -44,13 +57,13 @@ Tensor& fill_random(Tensor& t, F fill) {
 }  // namespace
 
 void manual_seed(uint64_t seed) {
-  std::lock_guard<std::mutex> lock(g_rng_mutex);
+  std::lock_guard<std::mutex> lock(rng_mutex());
   g_seed = seed;
   g_offset = 0;
 }
 
 uint64_t initial_seed() {
-  std::lock_guard<std::mutex> lock(g_rng_mutex);
+  std::lock_guard<std::mutex> lock(rng_mutex());
   return g_seed;
 }
 
