@@ -47,7 +47,7 @@ for name in "${stages[@]}"; do
     ctest) stage ctest 240 ctest --test-dir build/gpu -R Cuda --output-on-failure --timeout 120 ;;
     pytest) stage pytest 300 python3 -m pytest -q $parallel -p no:cacheprovider \
       tests/python/test_cuda.py tests/python/test_devices.py tests/python/test_nn_module.py \
-      tests/python/test_conv_ops.py ;;
+      tests/python/test_conv_ops.py tests/python/test_nn_batchnorm.py tests/python/test_nn_layernorm.py ;;
     bench) stage bench 400 python3 bench/compare_cuda.py --json "$out/bench.json" ;;
     quickbench) stage bench 300 python3 bench/compare_cuda.py --quick --json "$out/bench.json" ;;
     all) stage all 500 python3 -m pytest -q $parallel -p no:cacheprovider tests/python ;;

@@ -11,8 +11,8 @@
 // L2 between the two passes of the two-pass variance: memory is read once.
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
+#include "allocator_cpu.h"
 #include "dispatch.h"
 #include "kernels.h"
 #include "parallel.h"
@@ -26,12 +26,29 @@ namespace {
 constexpr int64_t kBlockElems = 16384;
 // Channels whose runs (S) are shorter than this are walked row by row with
 // one accumulator per (channel, s) position, so that the inner loop is long
-// (BatchNorm1d's [N, C] has S = 1); longer runs are summed run by run.
+// (BatchNorm1d's [N, C] has S = 1); longer runs, and blocks of a single row
+// (layer norm's [1, rows, K], where each channel is one run), are summed
+// run by run: accumulator rows for 24-element layer-norm rows made
+// LayerNorm(24) on [256, 6, 24, 24] three times slower than PyTorch.
 constexpr int64_t kShortRun = 32;
 // Partial sums of a run are kept in T over chunks of this many elements
 // (in vector lanes), then added into a double: a float32 lane holds at most
 // 64 terms.
 constexpr int64_t kChunk = 1024;
+
+// Scratch doubles from the CPU allocator, which recycles blocks by size: as
+// std::vectors, the [row blocks, C] partials came fresh from the system on
+// every call, and faulting its pages in was most of the time of a layer norm
+// over many short rows (32768 rows of 8: 2 ms for 262K elements).
+struct Scratch {
+  double* data;
+  size_t nbytes;
+  explicit Scratch(int64_t n)
+      : data(static_cast<double*>(allocate(size_t(n) * sizeof(double)))), nbytes(size_t(n) * sizeof(double)) {}
+  ~Scratch() { deallocate(data, nbytes); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
 
 struct Geometry {
   int64_t n = 0, c = 0, s = 0;
@@ -212,21 +229,44 @@ void block_stats(const T* x, const Geometry& g, int64_t c0, int64_t c1, int64_t 
                  double* m2_out) {
   const int64_t S = g.s, row = g.c * S, width = (c1 - c0) * S;
   const double count = double((n1 - n0) * S);
-  if (S >= kShortRun) {
+  const double inv_count = 1.0 / count;  // one division per block, not three per channel
+  if (S < kShortRun && n1 - n0 == 1) {
+    // One short run per channel (layer norm over a few elements): plain
+    // two-pass loops in double; the vector loops' set-up cost more than this.
+    for (int64_t c = c0; c < c1; ++c) {
+      const T* p = x + n0 * row + c * S;
+      double sum = 0;
+      for (int64_t i = 0; i < S; ++i) sum += double(p[i]);
+      const double mean = sum * inv_count;
+      double m2 = 0;
+      for (int64_t i = 0; i < S; ++i) {
+        const double d = double(p[i]) - mean;
+        m2 += d * d;
+      }
+      mean_out[c] = mean;
+      m2_out[c] = m2;
+    }
+    return;
+  }
+  if (S >= kShortRun || n1 - n0 == 1) {  // runs long enough, or one run per channel
     for (int64_t c = c0; c < c1; ++c) {
       double sum = 0;
       for (int64_t n = n0; n < n1; ++n) sum += run_sum(x + n * row + c * S, S);
-      const double mean = sum / count;
+      const double mean = sum * inv_count;
       const T m = T(mean);
       double s1 = 0, s2 = 0;
       for (int64_t n = n0; n < n1; ++n) run_dev_sums(x + n * row + c * S, S, m, &s1, &s2);
-      mean_out[c] = double(m) + s1 / count;
-      m2_out[c] = std::max(0.0, s2 - s1 * s1 / count);
+      mean_out[c] = double(m) + s1 * inv_count;
+      m2_out[c] = std::max(0.0, s2 - s1 * s1 * inv_count);
     }
     return;
   }
   // Short runs: accumulators per (channel, s) position of the row span.
-  std::vector<double> acc(width), acc2(width), mrow(width);
+  Scratch scratch(3 * width);
+  double* acc = scratch.data;
+  double* acc2 = acc + width;
+  double* mrow = acc2 + width;
+  std::fill(acc, acc + 2 * width, 0.0);
   for (int64_t n = n0; n < n1; ++n) {
     const T* p = x + n * row + c0 * S;
     for (int64_t j = 0; j < width; ++j) acc[j] += double(p[j]);
@@ -234,10 +274,10 @@ void block_stats(const T* x, const Geometry& g, int64_t c0, int64_t c1, int64_t 
   for (int64_t c = c0; c < c1; ++c) {
     double sum = 0;
     for (int64_t s = 0; s < S; ++s) sum += acc[(c - c0) * S + s];
-    const double mean = sum / count;
+    const double mean = sum * inv_count;
     for (int64_t s = 0; s < S; ++s) mrow[(c - c0) * S + s] = mean;
   }
-  std::fill(acc.begin(), acc.end(), 0.0);
+  std::fill(acc, acc + width, 0.0);
   for (int64_t n = n0; n < n1; ++n) {
     const T* p = x + n * row + c0 * S;
     for (int64_t j = 0; j < width; ++j) {
@@ -252,8 +292,8 @@ void block_stats(const T* x, const Geometry& g, int64_t c0, int64_t c1, int64_t 
       s1 += acc[(c - c0) * S + s];
       s2 += acc2[(c - c0) * S + s];
     }
-    mean_out[c] = mrow[(c - c0) * S] + s1 / count;
-    m2_out[c] = std::max(0.0, s2 - s1 * s1 / count);
+    mean_out[c] = mrow[(c - c0) * S] + s1 * inv_count;
+    m2_out[c] = std::max(0.0, s2 - s1 * s1 * inv_count);
   }
 }
 
@@ -261,7 +301,21 @@ template <typename T>
 void block_backward_sums(const T* dy, const T* x, const T* mean, const Geometry& g, int64_t c0, int64_t c1,
                          int64_t n0, int64_t n1, double* sum_dy, double* sum_dy_xmu) {
   const int64_t S = g.s, row = g.c * S, width = (c1 - c0) * S;
-  if (S >= kShortRun) {
+  if (S < kShortRun && n1 - n0 == 1) {  // one short run per channel
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t off = n0 * row + c * S;
+      const double m = double(mean[c]);
+      double a = 0, b = 0;
+      for (int64_t i = 0; i < S; ++i) {
+        a += double(dy[off + i]);
+        b += double(dy[off + i]) * (double(x[off + i]) - m);
+      }
+      sum_dy[c] = a;
+      sum_dy_xmu[c] = b;
+    }
+    return;
+  }
+  if (S >= kShortRun || n1 - n0 == 1) {  // runs long enough, or one run per channel
     for (int64_t c = c0; c < c1; ++c) {
       double a = 0, b = 0;
       for (int64_t n = n0; n < n1; ++n) {
@@ -273,7 +327,11 @@ void block_backward_sums(const T* dy, const T* x, const T* mean, const Geometry&
     }
     return;
   }
-  std::vector<double> a(width), b(width), mrow(width);
+  Scratch scratch(3 * width);
+  double* a = scratch.data;
+  double* b = a + width;
+  double* mrow = b + width;
+  std::fill(a, a + 2 * width, 0.0);
   for (int64_t j = 0; j < width; ++j) mrow[j] = double(mean[c0 + j / S]);
   for (int64_t n = n0; n < n1; ++n) {
     const int64_t off = n * row + c0 * S;
@@ -321,10 +379,12 @@ void batch_norm_stats(const Tensor& mean, const Tensor& var, const Tensor& in) {
     using T = decltype(tag);
     const Geometry g = geometry(in);
     if (g.c == 0) return;
-    std::vector<double> pmean(g.row_blocks * g.c), pm2(g.row_blocks * g.c);
+    Scratch pmean_s(g.row_blocks * g.c), pm2_s(g.row_blocks * g.c);
+    double* pmean = pmean_s.data;
+    double* pm2 = pm2_s.data;
     const T* x = in->data<T>();
     for_each_block(g, [&](int64_t rb, int64_t c0, int64_t c1, int64_t n0, int64_t n1) {
-      block_stats<T>(x, g, c0, c1, n0, n1, pmean.data() + rb * g.c, pm2.data() + rb * g.c);
+      block_stats<T>(x, g, c0, c1, n0, n1, pmean + rb * g.c, pm2 + rb * g.c);
     });
     // Chan et al.'s pairwise update, blocks in order.
     T* mo = mean->data<T>();
@@ -382,12 +442,14 @@ void batch_norm_backward_reduce(const Tensor& sum_dy, const Tensor& sum_dy_xmu, 
     using T = decltype(tag);
     const Geometry g = geometry(in);
     if (g.c == 0) return;
-    std::vector<double> pdy(g.row_blocks * g.c), pdx(g.row_blocks * g.c);
+    Scratch pdy_s(g.row_blocks * g.c), pdx_s(g.row_blocks * g.c);
+    double* pdy = pdy_s.data;
+    double* pdx = pdx_s.data;
     const T* dy = grad_out->data<T>();
     const T* x = in->data<T>();
     const T* m = mean->data<T>();
     for_each_block(g, [&](int64_t rb, int64_t c0, int64_t c1, int64_t n0, int64_t n1) {
-      block_backward_sums<T>(dy, x, m, g, c0, c1, n0, n1, pdy.data() + rb * g.c, pdx.data() + rb * g.c);
+      block_backward_sums<T>(dy, x, m, g, c0, c1, n0, n1, pdy + rb * g.c, pdx + rb * g.c);
     });
     T* so = sum_dy->data<T>();
     T* sx = sum_dy_xmu->data<T>();

@@ -258,9 +258,14 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
       rstd_r = unary(UnaryOp::Rsqrt, add_scalar(var_r, eps));
       Tensor out3 = make_empty({1, rows, k}, compute, dev);
       be.batch_norm_apply(out3, x3, rstd_r, contiguous(neg(mul(mean_r, rstd_r))));
-      // The elementwise affine, in place on the fresh output.
-      if (weight) be.binary(BinaryOp::Mul, out3, out3, expand_to(reshaped_like(weight, {1, 1, k}, compute), out3->shape));
-      if (bias) be.binary(BinaryOp::Add, out3, out3, expand_to(reshaped_like(bias, {1, 1, k}, compute), out3->shape));
+      // The elementwise affine is the per-channel apply over the [rows, K, 1]
+      // view (channel = position in the row), in place: one pass, where a
+      // broadcast multiply and add were two slow ones for short rows.
+      if (weight || bias) {
+        Tensor cols = reshape(out3, {rows, k, 1});
+        be.batch_norm_apply(cols, cols, weight ? as_vector(weight, k, compute) : ones({k}, compute, dev),
+                            bias ? as_vector(bias, k, compute) : zeros({k}, compute, dev));
+      }
       out = to_dtype(reshape(out3, input->shape), input->dtype);
     }
   }
@@ -296,16 +301,27 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
            Backend& be = backend(dev);
            Tensor dy3 = contiguous(to_dtype(reshape(grads[0], {1, rows, k}), compute));
            Tensor grad_w, grad_b;
-           if (need_w) {
+           if (need_w || need_b) {
+             // grad_w = sum over rows of dy * xhat, grad_b = sum of dy: the
+             // batch-norm backward reduction over the [rows, K, 1] views
+             // with a zero mean, one pass over both.
              Tensor xhat3 = make_empty({1, rows, k}, compute, dev);
              be.batch_norm_apply(xhat3, x3, rstd_r, contiguous(neg(mul(mean_r, rstd_r))));
-             grad_w = reshaped_like(sum(mul(dy3, xhat3), {0, 1}, false), normalized_shape, w_dtype);
+             Tensor sum_dy = make_empty({k}, compute, dev), sum_dy_xhat = make_empty({k}, compute, dev);
+             be.batch_norm_backward_reduce(sum_dy, sum_dy_xhat, reshape(dy3, {rows, k, 1}), reshape(xhat3, {rows, k, 1}),
+                                           zeros({k}, compute, dev));
+             if (need_w) grad_w = reshaped_like(sum_dy_xhat, normalized_shape, w_dtype);
+             if (need_b) grad_b = reshaped_like(sum_dy, normalized_shape, b_dtype);
            }
-           if (need_b) grad_b = reshaped_like(sum(dy3, {0, 1}, false), normalized_shape, b_dtype);
            Tensor gi;
            if (need_in) {
              // dxhat = dy w; dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), per row.
-             Tensor dxhat = w ? contiguous(mul(dy3, reshaped_like(w, {1, 1, k}, compute))) : dy3;
+             Tensor dxhat = dy3;
+             if (w) {
+               dxhat = make_empty({1, rows, k}, compute, dev);
+               be.batch_norm_apply(reshape(dxhat, {rows, k, 1}), reshape(dy3, {rows, k, 1}), as_vector(w, k, compute),
+                                   zeros({k}, compute, dev));
+             }
              Tensor sum_d = make_empty({rows}, compute, dev), sum_d_xmu = make_empty({rows}, compute, dev);
              be.batch_norm_backward_reduce(sum_d, sum_d_xmu, dxhat, x3, mean_r);
              const double inv_k = 1.0 / double(k);

@@ -527,11 +527,14 @@ def test_lenet_style_network_with_batchnorm1d_trains_like_pytorch():
     np.testing.assert_allclose(_np(enet(ember.tensor(x))), _np(tnet(torch.tensor(x))), rtol=1e-3, atol=1e-4)
 
 
-def test_batchnorm_on_device(device):
+@pytest.mark.parametrize("shape", [(6, 3, 4, 4), (32, 3, 20, 20), (300, 5)])
+def test_batchnorm_on_device(device, shape):
+    # (32, 3, 20, 20): 12,800 values per channel, more than one CUDA chunk.
     rng = np.random.default_rng(16)
-    x = rng.standard_normal((6, 3, 4, 4)).astype(np.float32)
-    em = nn.BatchNorm2d(3).to(device)
-    tm = torch.nn.BatchNorm2d(3)
+    x = rng.standard_normal(shape).astype(np.float32)
+    cls = nn.BatchNorm2d if len(shape) == 4 else nn.BatchNorm1d
+    em = cls(shape[1]).to(device)
+    tm = getattr(torch.nn, cls.__name__)(shape[1])
     ex = ember.tensor(x, device=device).requires_grad_(True)
     tx = torch.tensor(x, requires_grad=True)
     ey, ty = em(ex), tm(tx)
@@ -541,3 +544,77 @@ def test_batchnorm_on_device(device):
     ty.sum().backward()
     np.testing.assert_allclose(_np(ex.grad.cpu()), _np(tx.grad), rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(_np(em.running_var.cpu()), _np(tm.running_var), rtol=1e-5, atol=1e-6)
+
+
+def _d2l_bn_lenet_scratch(lib):
+    """D2L's LeNet with the from-scratch BatchNorm (7.5.4 / 8.5.4)."""
+    BatchNorm = make_d2l_batchnorm_class(lib)
+    nn_ = lib.nn
+    return nn_.Sequential(
+        nn_.Conv2d(1, 6, kernel_size=5), BatchNorm(6, num_dims=4), nn_.Sigmoid(),
+        nn_.AvgPool2d(kernel_size=2, stride=2),
+        nn_.Conv2d(6, 16, kernel_size=5), BatchNorm(16, num_dims=4), nn_.Sigmoid(),
+        nn_.AvgPool2d(kernel_size=2, stride=2), nn_.Flatten(),
+        nn_.Linear(16 * 4 * 4, 120), BatchNorm(120, num_dims=2), nn_.Sigmoid(),
+        nn_.Linear(120, 84), BatchNorm(84, num_dims=2), nn_.Sigmoid(),
+        nn_.Linear(84, 10))
+
+
+def _d2l_bn_lenet_concise(lib):
+    """d2l 1.0's BNLeNet: lazy convolutions, linears and batch norms."""
+    nn_ = lib.nn
+    return nn_.Sequential(
+        nn_.LazyConv2d(6, kernel_size=5), nn_.LazyBatchNorm2d(), nn_.Sigmoid(),
+        nn_.AvgPool2d(kernel_size=2, stride=2),
+        nn_.LazyConv2d(16, kernel_size=5), nn_.LazyBatchNorm2d(), nn_.Sigmoid(),
+        nn_.AvgPool2d(kernel_size=2, stride=2), nn_.Flatten(),
+        nn_.LazyLinear(120), nn_.LazyBatchNorm1d(), nn_.Sigmoid(),
+        nn_.LazyLinear(84), nn_.LazyBatchNorm1d(), nn_.Sigmoid(),
+        nn_.LazyLinear(10))
+
+
+@pytest.mark.skipif(not hasattr(nn, "Conv2d"), reason="needs nn.Conv2d")
+@pytest.mark.parametrize("builder", [_d2l_bn_lenet_scratch, _d2l_bn_lenet_concise])
+def test_d2l_lenet_with_batch_norm_trains_like_pytorch(builder):
+    rng = np.random.default_rng(17)
+    enet, tnet = builder(ember), builder(torch)
+    x0 = rng.standard_normal((2, 1, 28, 28)).astype(np.float32)
+    with ember.no_grad():
+        enet(ember.tensor(x0))  # materializes the lazy layers
+    with torch.no_grad():
+        tnet(torch.tensor(x0))
+    for e_mod, t_mod in zip(enet, tnet):  # same parameters, fresh statistics
+        for ep, tp in zip(e_mod.parameters(), t_mod.parameters()):
+            with torch.no_grad():
+                tp.copy_(torch.tensor(_np(ep)))
+        if hasattr(e_mod, "moving_mean"):
+            e_mod.moving_mean = ember.zeros_like(e_mod.moving_mean)
+            e_mod.moving_var = ember.ones_like(e_mod.moving_var)
+            t_mod.moving_mean = torch.zeros_like(t_mod.moving_mean)
+            t_mod.moving_var = torch.ones_like(t_mod.moving_var)
+        elif isinstance(e_mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            e_mod.reset_running_stats()
+            t_mod.reset_running_stats()
+    eopt = ember.optim.SGD(enet.parameters(), lr=0.9)
+    topt = torch.optim.SGD(tnet.parameters(), lr=0.9)
+    for _ in range(3):
+        x = rng.standard_normal((16, 1, 28, 28)).astype(np.float32)
+        y = rng.integers(0, 10, 16)
+        el = nn.functional.cross_entropy(enet(ember.tensor(x)), ember.tensor(y))
+        tl = torch.nn.functional.cross_entropy(tnet(torch.tensor(x)), torch.tensor(y))
+        np.testing.assert_allclose(float(el), float(tl.detach()), rtol=2e-4)
+        eopt.zero_grad()
+        topt.zero_grad()
+        el.backward()
+        tl.backward()
+        eopt.step()
+        topt.step()
+    enet.eval()
+    tnet.eval()
+    x = rng.standard_normal((4, 1, 28, 28)).astype(np.float32)
+    with ember.no_grad():
+        ey = enet(ember.tensor(x))
+    with torch.no_grad():
+        ty = tnet(torch.tensor(x))
+    np.testing.assert_allclose(_np(ey), _np(ty), rtol=2e-3, atol=2e-4)
+    assert [k for k in enet.state_dict()] == [k for k in tnet.state_dict()]

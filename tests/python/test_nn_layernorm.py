@@ -28,7 +28,7 @@ CASES = [
 
 @pytest.mark.parametrize("shape,normalized", CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+@pytest.mark.parametrize("affine", ["both", "weight", "bias", "none"])
 def test_forward_backward_matches_pytorch(shape, normalized, dtype, affine):
     rng = np.random.default_rng(sum(shape))
     x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
@@ -37,8 +37,8 @@ def test_forward_backward_matches_pytorch(shape, normalized, dtype, affine):
     ins = {}
     for lib in (ember, torch):
         tx = lib.tensor(x).requires_grad_(True)
-        tw = lib.tensor(w).requires_grad_(True) if affine != "none" else None
-        tb = lib.tensor(b).requires_grad_(True) if affine == "both" else None
+        tw = lib.tensor(w).requires_grad_(True) if affine in ("both", "weight") else None
+        tb = lib.tensor(b).requires_grad_(True) if affine in ("both", "bias") else None
         fn = F.layer_norm if lib is ember else torch.nn.functional.layer_norm
         y = fn(tx, normalized, tw, tb, 1e-5)
         g = np.random.default_rng(0).standard_normal(shape).astype(dtype)
