@@ -9,8 +9,11 @@ namespace ember::bind {
 
 namespace {
 py::module_& numpy() {
-  static py::module_ np = py::module_::import("numpy");
-  return np;
+  // Never destroyed: a static py::object's destructor runs after the
+  // interpreter has finalized, and releasing numpy then crashed the process
+  // at exit (seen once matplotlib and pandas were loaded too).
+  static py::module_* np = new py::module_(py::module_::import("numpy"));
+  return *np;
 }
 
 bool is_tensor(py::handle obj) { return py::isinstance<TensorImpl>(obj); }

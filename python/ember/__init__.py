@@ -35,7 +35,7 @@ from ._functions import *  # noqa: E402,F401,F403
 from ._functions import (  # noqa: E402,F401
     BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, abs, absolute, all, any, arange, argmax, argmin,
     as_tensor, cat, clamp, clip, concat, cumsum, empty, empty_like, eye, from_numpy, full, full_like, is_tensor,
-    linspace, manual_seed, max, mean, min, negative, normal, numel, ones, ones_like, pow, prod, rand, rand_like,
+    linspace, manual_seed, max, mean, meshgrid, min, negative, normal, numel, ones, ones_like, pow, prod, rand, rand_like,
     randint, randn, randn_like, randperm, round, stack, std, sum, tensor, var, where, zeros, zeros_like)
 from ._tensor_str import set_printoptions  # noqa: E402,F401
 from . import autograd  # noqa: E402

@@ -287,3 +287,43 @@ def broadcast_shapes(*shapes):
             out[i] = b if a == 1 else a
     from ._size import Size
     return Size(out)
+
+
+def meshgrid(*tensors, indexing=None):
+    """Coordinate grids from 1-d (or 0-d) tensors, as ``torch.meshgrid``: each
+    output is an expanded view of its input. ``indexing='ij'`` (the default,
+    with PyTorch's warning when it is not given) puts input *i* along dim *i*;
+    ``'xy'`` swaps the first two dims, as numpy's default does."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if not tensors:
+        raise RuntimeError("meshgrid expects a non-empty TensorList")
+    if indexing is None:
+        import warnings
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the indexing argument.",
+                      UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}')
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"meshgrid(): expected Tensor as element of the tensor list, but got {type(t).__name__}")
+        if t.dim() > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got a tensor of "
+                               f"shape {list(t.shape)}")
+    if builtins.any(t.dtype != tensors[0].dtype for t in tensors):
+        raise RuntimeError("meshgrid expects all tensors to have the same dtype")
+    if builtins.any(t.device != tensors[0].device for t in tensors):
+        raise RuntimeError("meshgrid expects all tensors to have the same device")
+    swap = indexing == "xy" and len(tensors) >= 2
+    if swap:
+        tensors = (tensors[1], tensors[0]) + tuple(tensors[2:])
+    sizes = [t.numel() for t in tensors]
+    grids = []
+    for i, t in enumerate(tensors):
+        view = [1] * len(tensors)
+        view[i] = -1
+        grids.append(t.reshape(view).expand(*sizes))
+    if swap:  # back to the caller's order
+        grids[0], grids[1] = grids[1], grids[0]
+    return tuple(grids)
