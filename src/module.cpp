@@ -7,11 +7,13 @@
 
 void bind_io(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);
+void bind_info(pybind11::module_& m);
 
 namespace ember::bind {
 void bind_tensor(py::module_& m);
 void bind_ops(py::module_& m);
 void bind_autograd(py::module_& m);
+void bind_function(py::module_& m);
 }  // namespace ember::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -50,4 +52,6 @@ PYBIND11_MODULE(_C, m) {
   ember::bind::bind_autograd(m);
   bind_io(m);
   bind_cuda(m);
+  bind_info(m);
+  ember::bind::bind_function(m);
 }
