@@ -11,7 +11,8 @@ import ember
 
 __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "dropout",
-    "mse_loss", "cross_entropy", "flatten",
+    "mse_loss", "cross_entropy", "flatten", "nll_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "one_hot", "embedding",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -169,3 +170,189 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 def _is_floating(t):
     names = ("float32", "float64", "float16", "bfloat16")
     return t.dtype in tuple(getattr(ember, n) for n in names if hasattr(ember, n))
+
+
+def _reduce(losses, reduction):
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.mean()
+
+
+def _reduction_of(size_average, reduce, reduction):
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    _check_reduction(reduction)
+    return reduction
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """Negative log-likelihood of class indices under log-probabilities
+    ``input`` ([N, C], [C] or [N, C, d1, ...]): ``-weight[t] * input[t]``;
+    targets equal to ``ignore_index`` count for nothing, and the mean divides
+    by the total weight of the counted targets (nan when none count), as in
+    PyTorch."""
+    reduction = _reduction_of(size_average, reduce, reduction)
+    if target.dtype not in (ember.int64, ember.uint8):
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_dtype_name(target.dtype)}")
+    if input.dim() == 0:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.dim()})")
+    if input.dim() == 1:  # unbatched
+        out = nll_loss(input.unsqueeze(0), target.reshape(1), weight, None, ignore_index, None, reduction)
+        return out.reshape(()) if reduction == "none" else out
+    if target.dim() == 0 or input.shape[0] != target.shape[0]:
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                         f"({target.shape[0] if target.dim() else 0}).")
+    num_classes = input.shape[1]
+    if weight is not None and (weight.dim() != 1 or weight.shape[0] != num_classes):
+        raise RuntimeError(f"weight tensor should be defined either for all {num_classes} classes or no classes "
+                           f"but got weight tensor of shape: {list(weight.shape)}")
+    if input.dim() > 2:  # [N, C, d1, ...] -> [N * d1 * ..., C]
+        spatial = tuple(input.shape[2:])
+        if tuple(target.shape) != (input.shape[0],) + spatial:
+            raise RuntimeError(f"size mismatch (got input: {list(input.shape)}, target: {list(target.shape)})")
+        perm = [0] + list(range(2, input.dim())) + [1]
+        out = nll_loss(input.permute(*perm).reshape(-1, num_classes), target.reshape(-1), weight, None,
+                       ignore_index, None, reduction)
+        return out.reshape((input.shape[0],) + spatial) if reduction == "none" else out
+    target = target.long()
+    counted = target != ignore_index
+    safe = ember.where(counted, target, 0)
+    if safe.numel():
+        low, high = int(safe.min()), int(safe.max())
+        if low < 0 or high >= num_classes:
+            raise IndexError(f"Target {low if low < 0 else high} is out of bounds.")
+    picked = -input.gather(1, safe.unsqueeze(1)).squeeze(1)
+    w = counted.to(input.dtype) if weight is None else weight.to(input.dtype)[safe] * counted.to(input.dtype)
+    losses = picked * w
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    return losses.sum() / w.sum()
+
+
+def _dtype_name(dtype):
+    names = {ember.float32: "Float", ember.float64: "Double", ember.float16: "Half", ember.bfloat16: "BFloat16",
+             ember.int64: "Long", ember.int32: "Int", ember.int16: "Short", ember.int8: "Char", ember.uint8: "Byte",
+             ember.bool: "Bool"}
+    return names.get(dtype, str(dtype))
+
+
+class _BinaryCrossEntropy(ember.autograd.Function):
+    """BCE on probabilities with PyTorch's exact gradient: the logs are
+    clamped at -100 (so 0 and 1 give finite losses) and the input's gradient
+    is ``w * (x - t) / max(x * (1 - x), 1e-12)``, which a composition of the
+    clamped logs would zero at the clamp."""
+
+    @staticmethod
+    def forward(ctx, x, t, w):
+        log_x = ember.log(x).clamp(min=-100)
+        log_1mx = ember.log(1 - x).clamp(min=-100)
+        ctx.save_for_backward(x, t, w, log_x, log_1mx)
+        losses = -(t * log_x + (1 - t) * log_1mx)
+        return losses * w if w is not None else losses
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t, w, log_x, log_1mx = ctx.saved_tensors
+        scale = grad * w if w is not None else grad
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            gx = scale * (x - t) / (x * (1 - x)).clamp(min=1e-12)
+        if ctx.needs_input_grad[1]:
+            gt = scale * (log_1mx - log_x)
+        gw = grad * -(t * log_x + (1 - t) * log_1mx) if ctx.needs_input_grad[2] else None
+        return _sum_to(gx, x), _sum_to(gt, t), _sum_to(gw, w)
+
+
+def _sum_to(g, like):
+    """Sums a broadcast gradient back to the shape of ``like``."""
+    if g is None or like is None or tuple(g.shape) == tuple(like.shape):
+        return g
+    lead = g.dim() - like.dim()
+    if lead:
+        g = g.sum(tuple(range(lead)))
+    dims = tuple(i for i, n in enumerate(like.shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(dims, keepdim=True) if dims else g
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """``-w * (t * log(x) + (1 - t) * log(1 - x))`` on probabilities ``x``
+    (each log clamped at -100, as PyTorch does); ``weight`` broadcasts."""
+    reduction = _reduction_of(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
+                         f"({input.shape}) is deprecated. Please ensure they have the same size.")
+    if input.numel() and (float(input.min()) < 0 or float(input.max()) > 1):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    if weight is not None:
+        ember.broadcast_shapes(weight.shape, input.shape)  # raises for a weight that does not fit
+    return _reduce(_BinaryCrossEntropy.apply(input, target, weight), reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    """BCE on logits in the stable form ``(1 - t) * x + lw * (log1p(exp(-|x|))
+    + max(-x, 0))`` with ``lw = 1 + (pos_weight - 1) * t``: no overflow for
+    large |x|. ``pos_weight`` weighs the positive term per class (it
+    broadcasts along the last dim); ``weight`` weighs each element."""
+    reduction = _reduction_of(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    softplus_neg = ember.log1p(ember.exp(-ember.abs(input))) + ember.relu(-input)  # -log(sigmoid(x))
+    if pos_weight is not None:
+        ember.broadcast_shapes(pos_weight.shape, input.shape)
+        losses = (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus_neg
+    else:
+        losses = (1 - target) * input + softplus_neg
+    if weight is not None:
+        losses = losses * weight
+    return _reduce(losses, reduction)
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 ``[..., num_classes]`` with a 1 at each index (``num_classes=-1``:
+    the largest index plus one)."""
+    if tensor.dtype != ember.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes == -1:
+        if tensor.numel() == 0:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(tensor.max()) + 1
+    if tensor.numel():
+        if int(tensor.min()) < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        if int(tensor.max()) >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    classes = ember.arange(num_classes, device=tensor.device)
+    return (tensor.unsqueeze(-1) == classes).long()
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """Rows of ``weight`` at the indices ``input`` (any shape) ->
+    ``[*input.shape, embedding_dim]``. Positions equal to ``padding_idx`` pass
+    no gradient to their row; with ``max_norm``, the referenced rows are
+    renormalized in place first, as in PyTorch."""
+    if input.dtype not in (ember.int64, ember.int32):
+        raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                           f"Long, Int; but got {input.type()} instead (while checking arguments for embedding)")
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: scale_grad_by_freq and sparse gradients are not in ember yet")
+    num = weight.shape[0]
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += num
+    flat = input.reshape(-1).long()
+    if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= num):
+        raise IndexError("index out of range in self")
+    if max_norm is not None:
+        with ember.no_grad():
+            rows = weight[flat]
+            norms = rows.norm(p=norm_type, dim=1, keepdim=True)
+            scale = ember.where(norms > max_norm, max_norm / (norms + 1e-7), ember.ones_like(norms))
+            weight[flat] = rows * scale
+    out = weight[flat]
+    if padding_idx is not None and weight.requires_grad:
+        keep = (flat != padding_idx).unsqueeze(1)
+        out = ember.where(keep, out, out.detach())
+    return out.reshape(tuple(input.shape) + (weight.shape[1],))
