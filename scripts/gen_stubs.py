@@ -67,6 +67,18 @@ def python_tensor_methods():
     return lines
 
 
+def _fix_names(text):
+    """Names the generated stub gets wrong for a type checker: ember's dtype
+    caster is labelled numpy.dtype, and inside the classes ``bool`` (a dtype
+    member), ``dtype`` and ``numpy`` (Tensor members) shadow the types."""
+    text = text.replace("numpy.dtype[typing.Any]", "DType")
+    text = re.sub(r"^import numpy$", "import builtins\nimport numpy as _numpy", text, flags=re.M)
+    text = re.sub(r"\bnumpy\.", "_numpy.", text)
+    text = re.sub(r"(->|:) bool\b", r"\1 builtins.bool", text)
+    text = text.replace("\nclass ", "\nDType: typing.TypeAlias = \"dtype\"\nclass ", 1)
+    return text
+
+
 def main():
     from pybind11_stubgen import main as stubgen
     native_module()
@@ -75,7 +87,7 @@ def main():
     stubgen()
     methods = python_tensor_methods()
     init = OUT / "__init__.pyi"
-    text = init.read_text()
+    text = _fix_names(init.read_text())
     match = re.search(r"^class Tensor:.*?(?=^\S)", text, flags=re.S | re.M)
     if match is None:
         raise SystemExit("gen_stubs: no 'class Tensor' in the generated stub")

@@ -1,6 +1,7 @@
 """Module-level functions of ember (`ember.zeros`, `ember.sum`, ...): PyTorch's
 argument conventions over the native functions in ember._C."""
 import builtins
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import _C
 from . import _out
@@ -68,8 +69,9 @@ def _shape_from(size_args, kwargs):
     return _sizes(size_args)
 
 
-def _factory(fill, name, floating_only=False):
-    def create(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False, **kw):
+def _factory(fill: Any, name: str, floating_only: bool = False) -> Callable[..., Tensor]:
+    def create(*size: Any, out: Any = None, dtype: Any = None, layout: Any = None, device: Any = None,
+               requires_grad: bool = False, pin_memory: bool = False, **kw: Any) -> Tensor:
         shape = _shape_from(size, kw)
         if kw:
             raise TypeError(f"got an unexpected keyword argument '{next(iter(kw))}'")
@@ -91,15 +93,16 @@ rand = _factory(lambda s, d, dev: _C.rand(s, d, dev), "rand", floating_only=True
 randn = _factory(lambda s, d, dev: _C.randn(s, d, dev), "randn", floating_only=True)
 
 
-def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     if dtype is None:
         dtype = (_C.dtype.bool if isinstance(fill_value, bool) else _int64 if isinstance(fill_value, int)
                  else _default_dtype())
     return _finish(_C.full(_sizes((size,)), fill_value, dtype, _device(device)), requires_grad)
 
 
-def _like(fill):  # *_like keep the input's dtype, as in PyTorch
-    def create(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):  # noqa: A002
+def _like(fill: Any) -> Callable[..., Tensor]:  # *_like keep the input's dtype, as in PyTorch
+    def create(input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,  # noqa: A002
+               memory_format: Any = None) -> Tensor:
         return _finish(fill(list(input.shape), dtype or input.dtype, device or input.device), requires_grad)
     return create
 
@@ -116,7 +119,8 @@ def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False
                    requires_grad)
 
 
-def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
+def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
     t = _C.tensor(data, dtype, _device(device))
     if dtype is None and t.dtype == _float32 and _defaults["dtype"] != _float32 and _from_python_floats(data):
         t = _C.tensor(data, _defaults["dtype"], _device(device))  # parsed again: no float32 rounding on the way
@@ -150,7 +154,8 @@ def _number(x):
     return x
 
 
-def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requires_grad=False):
+def arange(start: Any, end: Any = None, step: Any = 1, *, out: Any = None, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
     start, end, step = _number(start), _number(end), _number(step)
     if end is None:
         start, end = 0, start
@@ -171,12 +176,13 @@ def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requir
     return _out.write(out, result, "arange")
 
 
-def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+def linspace(start: Any, end: Any, steps: int, *, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
     return _finish(_C.linspace(builtins.float(_number(start)), builtins.float(_number(end)), int(steps),
                                dtype or _default_dtype(), _device(device)), requires_grad)
 
 
-def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+def eye(n: int, m: Any = None, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     return _finish(_C.eye(n, n if m is None else m, dtype or _default_dtype(), _device(device)), requires_grad)
 
 
@@ -190,7 +196,8 @@ def randint(low=0, high=None, size=None, *, dtype=None, device=None, requires_gr
     return _C.randint(int(low), int(high), _sizes((size,)), dtype or _int64, _device(device))
 
 
-def randperm(n, *, dtype=None, device=None, requires_grad=False, generator=None):
+def randperm(n: int, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+             generator: Any = None) -> Tensor:
     return _C.randperm(int(n), dtype or _int64, _device(device))
 
 
@@ -263,7 +270,7 @@ def _legacy(args, dtype):
 
 # ---------------------------------------------------------------- math and joining
 
-def cat(tensors, dim=0, *, axis=None, out=None):
+def cat(tensors: Any, dim: int = 0, *, axis: Any = None, out: Any = None) -> Tensor:
     if isinstance(tensors, (list, tuple)) and not tensors:
         raise ValueError("ember.cat(): expected a non-empty list of Tensors")
     result = _C.cat(tensors, dim if axis is None else axis)
@@ -276,7 +283,7 @@ def cat(tensors, dim=0, *, axis=None, out=None):
 concat = concatenate = cat
 
 
-def stack(tensors, dim=0, *, out=None):
+def stack(tensors: Any, dim: int = 0, *, out: Any = None) -> Tensor:
     result = _C.stack(tensors, dim)
     if out is None:
         return result
@@ -344,6 +351,18 @@ _METHOD_FUNCTIONS = [
     "logical_not", "bitwise_not", "floor_divide", "remainder", "detach", "clone", "swapaxes", "unflatten",
 ]
 globals().update({name: _method_function(name) for name in _METHOD_FUNCTIONS})
+if TYPE_CHECKING:  # what the line above defines, spelled out for type checkers and editors
+    def _generated(input: Any, *args: Any, out: Any = None, **kwargs: Any) -> Any: ...  # noqa: A002
+
+    sum = mean = prod = max = min = amax = amin = argmax = argmin = cumsum = norm = var = std = \
+        all = any = softmax = log_softmax = reshape = transpose = permute = squeeze = unsqueeze = \
+        flatten = split = chunk = unbind = t = matmul = mm = bmm = mv = dot = \
+        index_select = gather = masked_fill = nonzero = add = sub = subtract = mul = multiply = \
+        div = divide = true_divide = abs = exp = log = sqrt = rsqrt = sin = cos = tan = \
+        tanh = sigmoid = relu = sign = floor = ceil = round = trunc = log1p = expm1 = log2 = \
+        log10 = exp2 = square = reciprocal = erf = neg = maximum = minimum = atan2 = eq = ne = lt = \
+        le = gt = ge = logical_and = logical_or = logical_xor = logical_not = bitwise_not = \
+        floor_divide = remainder = detach = clone = swapaxes = unflatten = _generated
 negative = globals()["neg"]
 
 
@@ -386,7 +405,7 @@ def broadcast_shapes(*shapes):
     return Size(out)
 
 
-def meshgrid(*tensors, indexing=None):
+def meshgrid(*tensors: Any, indexing: Any = None) -> tuple[Tensor, ...]:
     """Coordinate grids from 1-d (or 0-d) tensors, as ``torch.meshgrid``: each
     output is an expanded view of its input. ``indexing='ij'`` (the default,
     with PyTorch's warning when it is not given) puts input *i* along dim *i*;
