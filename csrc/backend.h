@@ -22,6 +22,7 @@ enum class UnaryOp : unsigned char {
   Neg, Abs, Exp, Log, Sqrt, Rsqrt, Sin, Cos, Tan, Tanh, Sigmoid, Relu, Sign,
   Floor, Ceil, Round, Trunc, Log1p, Expm1, Log2, Log10, Exp2, Square, Reciprocal,
   Erf, LogicalNot, BitwiseNot,
+  Sinh, Cosh,  // hyperbolic functions (D2L's import-time aliases)
   kCount
 };
 

@@ -35,6 +35,8 @@ EMBER_MATH1(log2, log2f, log2)
 EMBER_MATH1(log10, log10f, log10)
 EMBER_MATH1(exp2, exp2f, exp2)
 EMBER_MATH1(erf, erff, erf)
+EMBER_MATH1(sinh, sinhf, sinh)
+EMBER_MATH1(cosh, coshf, cosh)
 EMBER_MATH1(fabs, fabsf, fabs)
 #undef EMBER_MATH1
 EMBER_HD float m_pow(float a, float b) { return powf(a, b); }
@@ -89,6 +91,8 @@ EMBER_HD C unary_apply(UnaryOp op, C x) {
       case UnaryOp::Square: return x * x;
       case UnaryOp::Reciprocal: return C(1) / x;
       case UnaryOp::Erf: return m_erf(x);
+      case UnaryOp::Sinh: return m_sinh(x);
+      case UnaryOp::Cosh: return m_cosh(x);
       case UnaryOp::LogicalNot: return C(x == C(0));
       case UnaryOp::BitwiseNot: return x;  // not defined for floats
       default: return x;

@@ -12,6 +12,7 @@ void bind_info(pybind11::module_& m);
 namespace ember::bind {
 void bind_tensor(py::module_& m);
 void bind_ops(py::module_& m);
+void bind_ops_extra(py::module_& m);
 void bind_autograd(py::module_& m);
 void bind_function(py::module_& m);
 }  // namespace ember::bind
@@ -49,6 +50,7 @@ PYBIND11_MODULE(_C, m) {
 
   ember::bind::bind_tensor(m);
   ember::bind::bind_ops(m);
+  ember::bind::bind_ops_extra(m);
   ember::bind::bind_autograd(m);
   bind_io(m);
   bind_cuda(m);

@@ -257,6 +257,8 @@ void unary_typed(UnaryOp op, const Tensor& out, const Tensor& in) {
       case UnaryOp::Square: return same([](T x) { return x * x; });
       case UnaryOp::Reciprocal: return same([](T x) { return T(1) / x; });
       case UnaryOp::Erf: return same([](T x) { return std::erf(x); });
+      case UnaryOp::Sinh: return same([](T x) { return std::sinh(x); });
+      case UnaryOp::Cosh: return same([](T x) { return std::cosh(x); });
       default: break;
     }
   }

@@ -370,6 +370,8 @@ const char* unary_name(UnaryOp op) {
     case UnaryOp::Square: return "PowBackward0";
     case UnaryOp::Reciprocal: return "ReciprocalBackward0";
     case UnaryOp::Erf: return "ErfBackward0";
+    case UnaryOp::Sinh: return "SinhBackward0";
+    case UnaryOp::Cosh: return "CoshBackward0";
     default: return "UnaryBackward";
   }
 }
@@ -405,6 +407,8 @@ Tensor unary_grad(UnaryOp op, const Tensor& g, const Tensor& x, const Tensor& y)
     case UnaryOp::Square: return mul(g, mul_scalar(x, 2.0));
     case UnaryOp::Reciprocal: return neg(mul(g, mul(y, y)));
     case UnaryOp::Erf: return mul(g, mul_scalar(unary(UnaryOp::Exp, neg(mul(x, x))), 2.0 / std::sqrt(M_PI)));
+    case UnaryOp::Sinh: return mul(g, unary(UnaryOp::Cosh, x));
+    case UnaryOp::Cosh: return mul(g, unary(UnaryOp::Sinh, x));
     default: return mul_scalar(g, 0.0);  // piecewise-constant ops
   }
 }

@@ -31,7 +31,12 @@ from . import _tensor  # noqa: E402
 
 _tensor.install()
 
+from . import _ops_extra  # noqa: E402
+
+_ops_extra.install()
+
 from ._functions import *  # noqa: E402,F401,F403
+from ._ops_extra import *  # noqa: E402,F401,F403
 from ._functions import (  # noqa: E402,F401
     BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, abs, absolute, all, any, arange, argmax, argmin,
     as_tensor, cat, clamp, clip, concat, cumsum, empty, empty_like, eye, from_numpy, full, full_like, is_tensor,

@@ -160,6 +160,8 @@ TEST(CudaHost, UnaryMath) {
     EXPECT_FLOAT_EQ(unary_apply(UnaryOp::Round, x), std::nearbyint(x));  // half to even
     EXPECT_FLOAT_EQ(unary_apply(UnaryOp::Relu, x), x > 0 ? x : 0.f);
     EXPECT_FLOAT_EQ(unary_apply(UnaryOp::Erf, x), std::erf(x));
+    EXPECT_FLOAT_EQ(unary_apply(UnaryOp::Sinh, x), std::sinh(x));
+    EXPECT_DOUBLE_EQ(unary_apply(UnaryOp::Cosh, double(x)), std::cosh(double(x)));
     EXPECT_DOUBLE_EQ(unary_apply(UnaryOp::Expm1, double(x)), std::expm1(double(x)));
   }
   EXPECT_EQ(unary_apply(UnaryOp::Round, 2.5f), 2.f);
