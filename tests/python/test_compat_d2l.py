@@ -46,7 +46,8 @@ def test_d2l_imports_and_aliases(tmp_path, version):
         "out = [d2l.sinh(x).tolist(), d2l.cosh(x).tolist(), d2l.tanh(x).tolist(), getattr(d2l, 'sigmoid', torch.sigmoid)(x).tolist(),\n"
         "       [g.tolist() for g in d2l.meshgrid(x, x[:2], indexing='xy')], d2l.concat([x, x]).tolist(),\n"
         "       d2l.stack([x, x]).tolist(), d2l.eye(2).tolist(), d2l.abs(-x).tolist(), str(d2l.cpu() if\n"
-        "       hasattr(d2l, 'cpu') else d2l.try_gpu()), d2l.normal(0, 1, (2, 3)).shape == (2, 3)]\n"
+        "       hasattr(d2l, 'cpu') else d2l.try_gpu()), d2l.normal(0, 1, (2, 3)).shape == (2, 3),\n"
+        "       d2l.corr2d(d2l.arange(12.0).reshape(3, 4), d2l.tensor([[1.0, -1.0], [0.5, 2.0]])).tolist()]\n"
         "json.dump(out, open(sys.argv[1], 'w'))\n")
     expected, actual = run_both(script, tmp_path, [_d2l(version)])
     assert_close(expected, actual)
@@ -86,3 +87,13 @@ def test_d2l_load_data_fashion_mnist(tmp_path, version):
     work.mkdir()
     expected, actual = run_both(SCRIPTS / "fashion_mnist_loader.py", tmp_path, [_d2l(version)], cwd=work)
     assert_close(expected, actual)
+
+
+@needs_hyperbolic
+def test_d2l_017_chapter_6(tmp_path):
+    # train_ch6's weight init names nn.Conv2d, which arrives with the convolution layers.
+    if not hasattr(ember.nn, "Conv2d"):
+        pytest.xfail("d2l.train_ch6 refers to nn.Conv2d, which this ember does not have yet")
+    expected, actual = run_both(SCRIPTS / "d2l_v017_ch6.py", tmp_path, [_d2l("0.17.6")])
+    assert actual["learned"] and expected["learned"]
+    assert_close(expected["corr2d"], actual["corr2d"])

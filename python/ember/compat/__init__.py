@@ -60,6 +60,10 @@ _PREFIXES = {"torch": "ember", "torchvision": "ember.vision"}
 class NotInEmberError(AttributeError):
     """A PyTorch name the stand-in was asked for that ember does not have."""
 
+    def __init__(self, message, name=None, obj=None):
+        super().__init__(message)
+        self.name, self.obj = name, obj  # AttributeError's fields (keywords only from Python 3.10)
+
 
 class ModuleNotInEmberError(ModuleNotFoundError):
     """A PyTorch module the stand-in was asked for that ember does not have."""
