@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import torch
-from torch import nn
 from d2l import torch as d2l
 
 results = {}

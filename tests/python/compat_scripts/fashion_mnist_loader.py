@@ -4,7 +4,7 @@ or under ember through `python -m ember.compat`."""
 import json
 import sys
 
-import torch
+import torch  # noqa: F401 - imported first, as a user script does
 from d2l import torch as d2l
 
 results = {}
