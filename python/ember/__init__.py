@@ -47,7 +47,7 @@ from ._tensor_str import set_printoptions  # noqa: E402,F401
 from . import autograd  # noqa: E402
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402,F401
 from . import distributions, return_types  # noqa: E402,F401
-from . import cuda, backends  # noqa: E402,F401
+from . import accelerator, cuda, backends  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
 from . import nn, optim, utils  # noqa: E402,F401
 

@@ -139,3 +139,10 @@ def test_runner_runs_a_module(tmp_path):
     _script(tmp_path, "import sys, torch\nprint(__name__, torch.__name__, sys.argv[1:])\n", name="mod_main.py")
     out = run(["-m", "ember.compat", "-m", "mod_main", "a"], cwd=tmp_path).stdout.strip()
     assert out == "__main__ ember ['a']"
+
+
+def test_learn_the_basics_tutorials_match_pytorch(tmp_path):
+    pytest.importorskip("torch")
+    from _compat_util import SCRIPTS, assert_close, run_both
+    expected, actual = run_both(SCRIPTS / "learn_the_basics.py", tmp_path)
+    assert_close(expected, actual)

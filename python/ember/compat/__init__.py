@@ -43,6 +43,8 @@ TORCH_MODULES = {
     "torch.autograd": "ember.autograd",
     "torch.backends": "ember.backends",
     "torch.backends.cuda": "ember.backends.cuda",
+    "torch.backends.mps": "ember.backends.mps",
+    "torch.accelerator": "ember.accelerator",
     "torch.return_types": "ember.return_types",
 }
 # Sub-packages that arrive with later parts of ember; entered when present.
