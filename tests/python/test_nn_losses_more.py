@@ -209,3 +209,29 @@ def test_embedding_errors():
         e(ember.tensor([1.0]))
     with pytest.raises(AssertionError, match="Padding_idx must be within num_embeddings"):
         nn.Embedding(5, 2, padding_idx=5)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_grad_fn_names_match_pytorch(reduction):
+    x, y = ember.tensor(LOGITS, requires_grad=True), ember.tensor(SOFT)
+    tx, ty = torch.tensor(LOGITS, requires_grad=True), torch.tensor(SOFT)
+    for fe, ft in ((F.binary_cross_entropy_with_logits, TF.binary_cross_entropy_with_logits),
+                   (lambda a, b, **k: F.binary_cross_entropy(a.sigmoid(), b, **k),
+                    lambda a, b, **k: TF.binary_cross_entropy(a.sigmoid(), b, **k))):
+        assert type(fe(x, y, reduction=reduction).grad_fn).__name__ == \
+            type(ft(tx, ty, reduction=reduction).grad_fn).__name__
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_gradients_for_weights_pass_gradcheck(reduction):
+    """PyTorch refuses gradients for weight and pos_weight; ember gives them
+    (documented), checked here against finite differences."""
+    def leaf(a):
+        return ember.tensor(a.astype(np.float64), requires_grad=True)
+    x, t = leaf(LOGITS[:2]), leaf(SOFT[:2])
+    w, pw = leaf(RNG.uniform(0.5, 2, (2, 3))), leaf(np.array([0.5, 2.0, 3.0]))
+    assert ember.autograd.gradcheck(
+        lambda a, b, c, d: F.binary_cross_entropy_with_logits(a, b, c, reduction=reduction, pos_weight=d),
+        (x, t, w, pw))
+    p = leaf(PROBS[:2])
+    assert ember.autograd.gradcheck(lambda a, b, c: F.binary_cross_entropy(a, b, c, reduction=reduction), (p, t, w))

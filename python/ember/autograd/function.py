@@ -90,7 +90,9 @@ class FunctionCtx:
 class _FunctionMeta(type):
     def __init__(cls, name, bases, namespace):
         super().__init__(name, bases, namespace)
-        cls._backward_name = name + "Backward"
+        # PyTorch names a custom Function's node "<Class>Backward"; ember's own
+        # losses built on Function take their PyTorch op's node name instead.
+        cls._backward_name = namespace.get("_node_name", name + "Backward")
 
 
 def _flatten_outputs(result):

@@ -238,31 +238,87 @@ def _dtype_name(dtype):
     return names.get(dtype, str(dtype))
 
 
+def _reduce_scale(grad, reduction, n):
+    """The gradient of each element of a reduced loss."""
+    return grad / max(n, 1) if reduction == "mean" else grad
+
+
 class _BinaryCrossEntropy(ember.autograd.Function):
     """BCE on probabilities with PyTorch's exact gradient: the logs are
     clamped at -100 (so 0 and 1 give finite losses) and the input's gradient
     is ``w * (x - t) / max(x * (1 - x), 1e-12)``, which a composition of the
-    clamped logs would zero at the clamp."""
+    clamped logs would zero at the clamp. The reduction happens inside, so
+    the loss's grad_fn is PyTorch's BinaryCrossEntropyBackward0."""
+
+    _node_name = "BinaryCrossEntropyBackward0"
 
     @staticmethod
-    def forward(ctx, x, t, w):
+    def forward(ctx, x, t, w, reduction):
         log_x = ember.log(x).clamp(min=-100)
         log_1mx = ember.log(1 - x).clamp(min=-100)
-        ctx.save_for_backward(x, t, w, log_x, log_1mx)
         losses = -(t * log_x + (1 - t) * log_1mx)
-        return losses * w if w is not None else losses
+        ctx.save_for_backward(x, t, w, log_x, log_1mx, losses)
+        ctx.reduction = reduction
+        weighted = losses * w if w is not None else losses
+        ctx.n = weighted.numel()
+        return _reduce(weighted, reduction)
 
     @staticmethod
     def backward(ctx, grad):
-        x, t, w, log_x, log_1mx = ctx.saved_tensors
-        scale = grad * w if w is not None else grad
-        gx = gt = None
+        x, t, w, log_x, log_1mx, losses = ctx.saved_tensors
+        scale = _reduce_scale(grad, ctx.reduction, ctx.n)
+        weighted_scale = scale * w if w is not None else scale
+        gx = gt = gw = None
         if ctx.needs_input_grad[0]:
-            gx = scale * (x - t) / (x * (1 - x)).clamp(min=1e-12)
+            gx = _expand_to(weighted_scale * (x - t) / (x * (1 - x)).clamp(min=1e-12), x)
         if ctx.needs_input_grad[1]:
-            gt = scale * (log_1mx - log_x)
-        gw = grad * -(t * log_x + (1 - t) * log_1mx) if ctx.needs_input_grad[2] else None
-        return _sum_to(gx, x), _sum_to(gt, t), _sum_to(gw, w)
+            gt = _expand_to(weighted_scale * (log_1mx - log_x), t)
+        if ctx.needs_input_grad[2]:
+            gw = _sum_to(scale * losses, w)
+        return gx, gt, gw, None
+
+
+class _BinaryCrossEntropyWithLogits(ember.autograd.Function):
+    """BCE on logits in the stable form; analytic gradients, with the
+    reduction inside so that the grad_fn is PyTorch's
+    BinaryCrossEntropyWithLogitsBackward0 (what the autograd tutorial prints)."""
+
+    _node_name = "BinaryCrossEntropyWithLogitsBackward0"
+
+    @staticmethod
+    def forward(ctx, x, t, w, pos_weight, reduction):
+        softplus_neg = ember.log1p(ember.exp(-ember.abs(x))) + ember.relu(-x)  # -log(sigmoid(x))
+        log_weight = 1 + (pos_weight - 1) * t if pos_weight is not None else None
+        losses = (1 - t) * x + (log_weight * softplus_neg if log_weight is not None else softplus_neg)
+        ctx.save_for_backward(x, t, w, pos_weight, softplus_neg, losses)
+        ctx.reduction = reduction
+        weighted = losses * w if w is not None else losses
+        ctx.n = weighted.numel()
+        return _reduce(weighted, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t, w, pos_weight, softplus_neg, losses = ctx.saved_tensors
+        scale = _reduce_scale(grad, ctx.reduction, ctx.n)
+        weighted_scale = scale * w if w is not None else scale
+        gx = gt = gw = gpw = None
+        if ctx.needs_input_grad[0]:
+            log_weight = 1 + (pos_weight - 1) * t if pos_weight is not None else 1
+            gx = _expand_to(weighted_scale * ((1 - t) - log_weight * ember.sigmoid(-x)), x)
+        if ctx.needs_input_grad[1]:
+            dt = -x + (pos_weight - 1) * softplus_neg if pos_weight is not None else -x
+            gt = _expand_to(weighted_scale * dt, t)
+        if ctx.needs_input_grad[2]:
+            gw = _sum_to(scale * losses, w)
+        if ctx.needs_input_grad[3]:
+            gpw = _sum_to(weighted_scale * t * softplus_neg, pos_weight)
+        return gx, gt, gw, gpw, None
+
+
+def _expand_to(g, like):
+    """A gradient of ``like``'s shape (a 0-d scale times a same-shape term
+    already is; this covers an all-broadcast term)."""
+    return g if tuple(g.shape) == tuple(like.shape) else g.expand(*like.shape).contiguous()
 
 
 def _sum_to(g, like):
@@ -278,7 +334,8 @@ def _sum_to(g, like):
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """``-w * (t * log(x) + (1 - t) * log(1 - x))`` on probabilities ``x``
-    (each log clamped at -100, as PyTorch does); ``weight`` broadcasts."""
+    (each log clamped at -100, as PyTorch does); ``weight`` broadcasts and,
+    unlike in PyTorch, may require grad."""
     reduction = _reduction_of(size_average, reduce, reduction)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
@@ -287,7 +344,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise RuntimeError("all elements of input should be between 0 and 1")
     if weight is not None:
         ember.broadcast_shapes(weight.shape, input.shape)  # raises for a weight that does not fit
-    return _reduce(_BinaryCrossEntropy.apply(input, target, weight), reduction)
+    return _BinaryCrossEntropy.apply(input, target, weight, reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
@@ -295,19 +352,17 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     """BCE on logits in the stable form ``(1 - t) * x + lw * (log1p(exp(-|x|))
     + max(-x, 0))`` with ``lw = 1 + (pos_weight - 1) * t``: no overflow for
     large |x|. ``pos_weight`` weighs the positive term per class (it
-    broadcasts along the last dim); ``weight`` weighs each element."""
+    broadcasts along the last dim); ``weight`` weighs each element. Unlike
+    PyTorch, which refuses it, ember also differentiates with respect to
+    ``weight`` and ``pos_weight``."""
     reduction = _reduction_of(size_average, reduce, reduction)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
-    softplus_neg = ember.log1p(ember.exp(-ember.abs(input))) + ember.relu(-input)  # -log(sigmoid(x))
     if pos_weight is not None:
         ember.broadcast_shapes(pos_weight.shape, input.shape)
-        losses = (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus_neg
-    else:
-        losses = (1 - target) * input + softplus_neg
     if weight is not None:
-        losses = losses * weight
-    return _reduce(losses, reduction)
+        ember.broadcast_shapes(weight.shape, input.shape)
+    return _BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction)
 
 
 def one_hot(tensor, num_classes=-1):
