@@ -64,6 +64,13 @@ def test_nll_loss_spatial_unbatched_and_custom_ignore_index():
     assert np.isnan(F.nll_loss(ember.tensor(LOGP), ember.full((6,), -100)).item())
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_grad_fn_name_matches_pytorch(reduction):
+    e = F.nll_loss(ember.tensor(LOGP, requires_grad=True), ember.tensor(TARGET), reduction=reduction)
+    t = TF.nll_loss(torch.tensor(LOGP, requires_grad=True), torch.tensor(TARGET), reduction=reduction)
+    assert type(e.grad_fn).__name__ == type(t.grad_fn).__name__ == "NllLossBackward0"
+
+
 def test_nll_loss_errors():
     x = ember.tensor(LOGP)
     with pytest.raises(IndexError, match="Target 5 is out of bounds"):

@@ -221,14 +221,37 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         low, high = int(safe.min()), int(safe.max())
         if low < 0 or high >= num_classes:
             raise IndexError(f"Target {low if low < 0 else high} is out of bounds.")
-    picked = -input.gather(1, safe.unsqueeze(1)).squeeze(1)
     w = counted.to(input.dtype) if weight is None else weight.to(input.dtype)[safe] * counted.to(input.dtype)
-    losses = picked * w
-    if reduction == "none":
-        return losses
-    if reduction == "sum":
-        return losses.sum()
-    return losses.sum() / w.sum()
+    return _NllLoss.apply(input, safe, w, reduction)
+
+
+class _NllLoss(ember.autograd.Function):
+    """``-w_i * x[i, t_i]``, reduced inside so that the grad_fn is PyTorch's
+    NllLossBackward0; the gradient is ``-w_i`` (scaled by the reduction) at
+    each target and zero elsewhere."""
+
+    _node_name = "NllLossBackward0"
+
+    @staticmethod
+    def forward(ctx, x, targets, w, reduction):
+        losses = -x.gather(1, targets.unsqueeze(1)).squeeze(1) * w
+        ctx.save_for_backward(targets, w)
+        ctx.reduction, ctx.shape = reduction, tuple(x.shape)
+        if reduction == "none":
+            return losses
+        if reduction == "sum":
+            return losses.sum()
+        ctx.total = w.sum()
+        return losses.sum() / ctx.total
+
+    @staticmethod
+    def backward(ctx, grad):
+        targets, w = ctx.saved_tensors
+        scale = grad / ctx.total if ctx.reduction == "mean" else grad
+        gx = ember.zeros(ctx.shape, dtype=w.dtype, device=w.device)
+        if targets.numel():
+            gx[ember.arange(ctx.shape[0], device=w.device), targets] = -(w * scale)
+        return gx, None, None, None
 
 
 def _dtype_name(dtype):
