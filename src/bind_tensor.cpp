@@ -11,7 +11,9 @@ namespace ember::bind {
 
 namespace {
 
-py::object g_size_class;  // ember.Size, installed by the Python package
+// ember.Size, installed by the Python package; never destroyed (a static
+// py::object would be released after the interpreter finalized).
+py::object& g_size_class = *new py::object();
 
 py::object make_size(const Shape& shape) {
   py::tuple t(shape.size());

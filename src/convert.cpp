@@ -9,8 +9,11 @@ namespace ember::bind {
 
 namespace {
 py::module_& numpy() {
-  static py::module_ np = py::module_::import("numpy");
-  return np;
+  // Never destroyed: a static py::object's destructor runs after the
+  // interpreter has finalized, and releasing numpy then crashed the process
+  // at exit (seen once matplotlib and pandas were loaded too).
+  static py::module_* np = new py::module_(py::module_::import("numpy"));
+  return *np;
 }
 
 bool is_tensor(py::handle obj) { return py::isinstance<TensorImpl>(obj); }
@@ -258,13 +261,16 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, Device devi
     throw TypeError(str("can't convert ", std::string(py::repr(data)).substr(0, 80),
                         " to a tensor: only numbers, nested lists of numbers and arrays are supported (ragged nested "
                         "sequences are not)"));
-  DType natural;
+  // Python floats are read as float64 (numpy's value) and rounded once to
+  // the target: dtype=float64 must keep 0.1 exact, not pass through float32.
+  DType natural, inferred;
   if (from_python && !py::isinstance(data, numpy().attr("generic"))) {
-    natural = kind == "f" ? DType::Float32 : kind == "b" ? DType::Bool : DType::Int64;
+    natural = kind == "f" ? DType::Float64 : kind == "b" ? DType::Bool : DType::Int64;
+    inferred = kind == "f" ? DType::Float32 : natural;
   } else {
-    natural = dtype_from_numpy(arr.dtype());
+    natural = inferred = dtype_from_numpy(arr.dtype());
   }
-  DType target = dtype.value_or(natural);
+  DType target = dtype.value_or(inferred);
   py::array contiguous_arr = numpy().attr("ascontiguousarray")(arr, numpy_name(natural));
   // ascontiguousarray promotes 0-d arrays to 1-d: take the shape from `arr`.
   Shape shape(arr.shape(), arr.shape() + arr.ndim());

@@ -7,6 +7,7 @@
 
 void bind_io(pybind11::module_& m);
 void bind_cuda(pybind11::module_& m);
+void bind_info(pybind11::module_& m);
 
 namespace ember::bind {
 void bind_tensor(py::module_& m);
@@ -16,6 +17,7 @@ void bind_ops_extra(py::module_& m);
 void bind_dlpack(py::module_& m);
 void bind_autograd(py::module_& m);
 void bind_norm(py::module_& m);
+void bind_function(py::module_& m);
 }  // namespace ember::bind
 
 PYBIND11_MODULE(_C, m) {
@@ -58,4 +60,6 @@ PYBIND11_MODULE(_C, m) {
   ember::bind::bind_norm(m);
   bind_io(m);
   bind_cuda(m);
+  bind_info(m);
+  ember::bind::bind_function(m);
 }

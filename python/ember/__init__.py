@@ -44,13 +44,14 @@ from ._ops_extra import *  # noqa: E402,F401,F403
 from ._functions import (  # noqa: E402,F401
     BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor, abs, absolute, all, any, arange, argmax, argmin,
     as_tensor, cat, clamp, clip, concat, cumsum, empty, empty_like, eye, from_numpy, full, full_like, is_tensor,
-    linspace, manual_seed, max, mean, min, negative, normal, numel, ones, ones_like, pow, prod, rand, rand_like,
+    linspace, manual_seed, max, mean, meshgrid, min, negative, normal, numel, ones, ones_like, pow, prod, rand, rand_like,
     randint, randn, randn_like, randperm, round, stack, std, sum, tensor, var, where, zeros, zeros_like)
+from ._functions import get_default_device, get_default_dtype, set_default_device, set_default_dtype  # noqa: E402,F401,I001
 from ._tensor_str import set_printoptions  # noqa: E402,F401
 from . import autograd  # noqa: E402
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402,F401
 from . import distributions, return_types  # noqa: E402,F401
-from . import cuda, backends  # noqa: E402,F401
+from . import accelerator, cuda, backends  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
 from ._dlpack import from_dlpack  # noqa: E402,F401
 from . import distributed, nn, optim, utils  # noqa: E402,F401
@@ -69,11 +70,6 @@ bool = dtype.bool  # noqa: A001
 
 promote_types = _C.promote_types
 OutOfMemoryError = _C.OutOfMemoryError
-
-
-def get_default_dtype():
-    """ember's default floating dtype (always float32)."""
-    return float32
 
 
 def is_floating_point(input):  # noqa: A002

@@ -16,7 +16,7 @@ SWEEP = textwrap.dedent('''
            ember.tensor(2.0), ember.zeros(0), ember.ones(2, 3), ember.tensor([True, False]), np.zeros((2, 0)),
            {}, object()]
     stateful = {"manual_seed", "seed", "set_printoptions", "save", "load", "set_grad_enabled", "enable_grad",
-                "no_grad", "inference_mode"}
+                "no_grad", "inference_mode", "set_default_device", "set_default_dtype"}
     calls = 0
     for name in sorted(n for n in dir(ember) if not n.startswith("_") and callable(getattr(ember, n))):
         if name in stateful:
@@ -58,7 +58,7 @@ ts = [ember.randn(3, 4), ember.randn(4, 3).t(), ember.tensor(1.5), ember.zeros(0
       ember.arange(4, dtype=ember.int8), ember.randn(2, 3, 4)[:, ::2], ember.randn(1, 3).expand(4, 3), ember.randn(5).double(),
       ember.arange(3, dtype=ember.uint8)]
 extra = [0, 1, -1, 2, 0.5, True, (0, 1), [1, 0]]
-stateful = {"manual_seed", "seed", "set_printoptions", "save", "load", "set_grad_enabled", "enable_grad", "no_grad", "inference_mode"}
+stateful = {"manual_seed", "seed", "set_printoptions", "save", "load", "set_grad_enabled", "enable_grad", "no_grad", "inference_mode", "set_default_device", "set_default_dtype"}
 calls = 0
 for name in sorted(n for n in dir(ember) if not n.startswith("_") and callable(getattr(ember, n))):
     if name in stateful: continue

@@ -1,2 +1,2 @@
 """ember.backends: facts about how ember was built, as in torch.backends."""
-from . import cuda  # noqa: F401
+from . import cuda, mps  # noqa: F401

@@ -15,6 +15,7 @@ __all__ = [
     "conv1d", "conv2d", "pad", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
     "batch_norm", "layer_norm",
+    "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "one_hot", "embedding",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -378,3 +379,267 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
             f"not {type(normalized_shape).__name__}")
     return ember._C.layer_norm(input, tuple(normalized_shape), weight, bias, float(eps))
 # ---- end of normalization ---------------------------------------------------
+
+
+def _reduce(losses, reduction):
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.mean()
+
+
+def _reduction_of(size_average, reduce, reduction):
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    _check_reduction(reduction)
+    return reduction
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """Negative log-likelihood of class indices under log-probabilities
+    ``input`` ([N, C], [C] or [N, C, d1, ...]): ``-weight[t] * input[t]``;
+    targets equal to ``ignore_index`` count for nothing, and the mean divides
+    by the total weight of the counted targets (nan when none count), as in
+    PyTorch."""
+    reduction = _reduction_of(size_average, reduce, reduction)
+    if target.dtype not in (ember.int64, ember.uint8):
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_dtype_name(target.dtype)}")
+    if input.dim() == 0:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.dim()})")
+    if input.dim() == 1:  # unbatched
+        out = nll_loss(input.unsqueeze(0), target.reshape(1), weight, None, ignore_index, None, reduction)
+        return out.reshape(()) if reduction == "none" else out
+    if target.dim() == 0 or input.shape[0] != target.shape[0]:
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                         f"({target.shape[0] if target.dim() else 0}).")
+    num_classes = input.shape[1]
+    if weight is not None and (weight.dim() != 1 or weight.shape[0] != num_classes):
+        raise RuntimeError(f"weight tensor should be defined either for all {num_classes} classes or no classes "
+                           f"but got weight tensor of shape: {list(weight.shape)}")
+    if input.dim() > 2:  # [N, C, d1, ...] -> [N * d1 * ..., C]
+        spatial = tuple(input.shape[2:])
+        if tuple(target.shape) != (input.shape[0],) + spatial:
+            raise RuntimeError(f"size mismatch (got input: {list(input.shape)}, target: {list(target.shape)})")
+        perm = [0] + list(range(2, input.dim())) + [1]
+        out = nll_loss(input.permute(*perm).reshape(-1, num_classes), target.reshape(-1), weight, None,
+                       ignore_index, None, reduction)
+        return out.reshape((input.shape[0],) + spatial) if reduction == "none" else out
+    target = target.long()
+    counted = target != ignore_index
+    safe = ember.where(counted, target, 0)
+    if safe.numel():
+        low, high = int(safe.min()), int(safe.max())
+        if low < 0 or high >= num_classes:
+            raise IndexError(f"Target {low if low < 0 else high} is out of bounds.")
+    w = counted.to(input.dtype) if weight is None else weight.to(input.dtype)[safe] * counted.to(input.dtype)
+    return _NllLoss.apply(input, safe, w, reduction)
+
+
+class _NllLoss(ember.autograd.Function):
+    """``-w_i * x[i, t_i]``, reduced inside so that the grad_fn is PyTorch's
+    NllLossBackward0; the gradient is ``-w_i`` (scaled by the reduction) at
+    each target and zero elsewhere."""
+
+    _node_name = "NllLossBackward0"
+
+    @staticmethod
+    def forward(ctx, x, targets, w, reduction):
+        losses = -x.gather(1, targets.unsqueeze(1)).squeeze(1) * w
+        ctx.save_for_backward(targets, w)
+        ctx.reduction, ctx.shape = reduction, tuple(x.shape)
+        if reduction == "none":
+            return losses
+        if reduction == "sum":
+            return losses.sum()
+        ctx.total = w.sum()
+        return losses.sum() / ctx.total
+
+    @staticmethod
+    def backward(ctx, grad):
+        targets, w = ctx.saved_tensors
+        scale = grad / ctx.total if ctx.reduction == "mean" else grad
+        gx = ember.zeros(ctx.shape, dtype=w.dtype, device=w.device)
+        if targets.numel():
+            gx[ember.arange(ctx.shape[0], device=w.device), targets] = -(w * scale)
+        return gx, None, None, None
+
+
+def _dtype_name(dtype):
+    names = {ember.float32: "Float", ember.float64: "Double", ember.float16: "Half", ember.bfloat16: "BFloat16",
+             ember.int64: "Long", ember.int32: "Int", ember.int16: "Short", ember.int8: "Char", ember.uint8: "Byte",
+             ember.bool: "Bool"}
+    return names.get(dtype, str(dtype))
+
+
+def _reduce_scale(grad, reduction, n):
+    """The gradient of each element of a reduced loss."""
+    return grad / max(n, 1) if reduction == "mean" else grad
+
+
+class _BinaryCrossEntropy(ember.autograd.Function):
+    """BCE on probabilities with PyTorch's exact gradient: the logs are
+    clamped at -100 (so 0 and 1 give finite losses) and the input's gradient
+    is ``w * (x - t) / max(x * (1 - x), 1e-12)``, which a composition of the
+    clamped logs would zero at the clamp. The reduction happens inside, so
+    the loss's grad_fn is PyTorch's BinaryCrossEntropyBackward0."""
+
+    _node_name = "BinaryCrossEntropyBackward0"
+
+    @staticmethod
+    def forward(ctx, x, t, w, reduction):
+        log_x = ember.log(x).clamp(min=-100)
+        log_1mx = ember.log(1 - x).clamp(min=-100)
+        losses = -(t * log_x + (1 - t) * log_1mx)
+        ctx.save_for_backward(x, t, w, log_x, log_1mx, losses)
+        ctx.reduction = reduction
+        weighted = losses * w if w is not None else losses
+        ctx.n = weighted.numel()
+        return _reduce(weighted, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t, w, log_x, log_1mx, losses = ctx.saved_tensors
+        scale = _reduce_scale(grad, ctx.reduction, ctx.n)
+        weighted_scale = scale * w if w is not None else scale
+        gx = gt = gw = None
+        if ctx.needs_input_grad[0]:
+            gx = _expand_to(weighted_scale * (x - t) / (x * (1 - x)).clamp(min=1e-12), x)
+        if ctx.needs_input_grad[1]:
+            gt = _expand_to(weighted_scale * (log_1mx - log_x), t)
+        if ctx.needs_input_grad[2]:
+            gw = _sum_to(scale * losses, w)
+        return gx, gt, gw, None
+
+
+class _BinaryCrossEntropyWithLogits(ember.autograd.Function):
+    """BCE on logits in the stable form; analytic gradients, with the
+    reduction inside so that the grad_fn is PyTorch's
+    BinaryCrossEntropyWithLogitsBackward0 (what the autograd tutorial prints)."""
+
+    _node_name = "BinaryCrossEntropyWithLogitsBackward0"
+
+    @staticmethod
+    def forward(ctx, x, t, w, pos_weight, reduction):
+        softplus_neg = ember.log1p(ember.exp(-ember.abs(x))) + ember.relu(-x)  # -log(sigmoid(x))
+        log_weight = 1 + (pos_weight - 1) * t if pos_weight is not None else None
+        losses = (1 - t) * x + (log_weight * softplus_neg if log_weight is not None else softplus_neg)
+        ctx.save_for_backward(x, t, w, pos_weight, softplus_neg, losses)
+        ctx.reduction = reduction
+        weighted = losses * w if w is not None else losses
+        ctx.n = weighted.numel()
+        return _reduce(weighted, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t, w, pos_weight, softplus_neg, losses = ctx.saved_tensors
+        scale = _reduce_scale(grad, ctx.reduction, ctx.n)
+        weighted_scale = scale * w if w is not None else scale
+        gx = gt = gw = gpw = None
+        if ctx.needs_input_grad[0]:
+            log_weight = 1 + (pos_weight - 1) * t if pos_weight is not None else 1
+            gx = _expand_to(weighted_scale * ((1 - t) - log_weight * ember.sigmoid(-x)), x)
+        if ctx.needs_input_grad[1]:
+            dt = -x + (pos_weight - 1) * softplus_neg if pos_weight is not None else -x
+            gt = _expand_to(weighted_scale * dt, t)
+        if ctx.needs_input_grad[2]:
+            gw = _sum_to(scale * losses, w)
+        if ctx.needs_input_grad[3]:
+            gpw = _sum_to(weighted_scale * t * softplus_neg, pos_weight)
+        return gx, gt, gw, gpw, None
+
+
+def _expand_to(g, like):
+    """A gradient of ``like``'s shape (a 0-d scale times a same-shape term
+    already is; this covers an all-broadcast term)."""
+    return g if tuple(g.shape) == tuple(like.shape) else g.expand(*like.shape).contiguous()
+
+
+def _sum_to(g, like):
+    """Sums a broadcast gradient back to the shape of ``like``."""
+    if g is None or like is None or tuple(g.shape) == tuple(like.shape):
+        return g
+    lead = g.dim() - like.dim()
+    if lead:
+        g = g.sum(tuple(range(lead)))
+    dims = tuple(i for i, n in enumerate(like.shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(dims, keepdim=True) if dims else g
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """``-w * (t * log(x) + (1 - t) * log(1 - x))`` on probabilities ``x``
+    (each log clamped at -100, as PyTorch does); ``weight`` broadcasts and,
+    unlike in PyTorch, may require grad."""
+    reduction = _reduction_of(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
+                         f"({input.shape}) is deprecated. Please ensure they have the same size.")
+    if input.numel() and (float(input.min()) < 0 or float(input.max()) > 1):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    if weight is not None:
+        ember.broadcast_shapes(weight.shape, input.shape)  # raises for a weight that does not fit
+    return _BinaryCrossEntropy.apply(input, target, weight, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    """BCE on logits in the stable form ``(1 - t) * x + lw * (log1p(exp(-|x|))
+    + max(-x, 0))`` with ``lw = 1 + (pos_weight - 1) * t``: no overflow for
+    large |x|. ``pos_weight`` weighs the positive term per class (it
+    broadcasts along the last dim); ``weight`` weighs each element. Unlike
+    PyTorch, which refuses it, ember also differentiates with respect to
+    ``weight`` and ``pos_weight``."""
+    reduction = _reduction_of(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    if pos_weight is not None:
+        ember.broadcast_shapes(pos_weight.shape, input.shape)
+    if weight is not None:
+        ember.broadcast_shapes(weight.shape, input.shape)
+    return _BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction)
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 ``[..., num_classes]`` with a 1 at each index (``num_classes=-1``:
+    the largest index plus one)."""
+    if tensor.dtype != ember.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes == -1:
+        if tensor.numel() == 0:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(tensor.max()) + 1
+    if tensor.numel():
+        if int(tensor.min()) < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        if int(tensor.max()) >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    classes = ember.arange(num_classes, device=tensor.device)
+    return (tensor.unsqueeze(-1) == classes).long()
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """Rows of ``weight`` at the indices ``input`` (any shape) ->
+    ``[*input.shape, embedding_dim]``. Positions equal to ``padding_idx`` pass
+    no gradient to their row; with ``max_norm``, the referenced rows are
+    renormalized in place first, as in PyTorch."""
+    if input.dtype not in (ember.int64, ember.int32):
+        raise RuntimeError(f"Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                           f"Long, Int; but got {input.type()} instead (while checking arguments for embedding)")
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: scale_grad_by_freq and sparse gradients are not in ember yet")
+    num = weight.shape[0]
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += num
+    flat = input.reshape(-1).long()
+    if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= num):
+        raise IndexError("index out of range in self")
+    if max_norm is not None:
+        with ember.no_grad():
+            rows = weight[flat]
+            norms = rows.norm(p=norm_type, dim=1, keepdim=True)
+            scale = ember.where(norms > max_norm, max_norm / (norms + 1e-7), ember.ones_like(norms))
+            weight[flat] = rows * scale
+    out = weight[flat]
+    if padding_idx is not None and weight.requires_grad:
+        keep = (flat != padding_idx).unsqueeze(1)
+        out = ember.where(keep, out, out.detach())
+    return out.reshape(tuple(input.shape) + (weight.shape[1],))

@@ -178,3 +178,11 @@ class Optimizer:
 def _is_floating(t):
     names = ("float32", "float64", "float16", "bfloat16")
     return t.dtype in tuple(getattr(ember, n) for n in names if hasattr(ember, n))
+
+
+def check_non_negative(**named_values):
+    """Raises PyTorch's ValueError ("Invalid learning rate: -1") for the first
+    negative option; each keyword maps to (description, value)."""
+    for description, value in named_values.values():
+        if not 0.0 <= value:
+            raise ValueError(f"Invalid {description}: {value}")
