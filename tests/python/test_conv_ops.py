@@ -98,12 +98,15 @@ def test_conv2d_batch_sizes_give_thread_independent_weight_grads():
     x = ember.randn(13, 3, 12, 12)
     w = ember.randn(8, 3, 3, 3, requires_grad=True)
     results = []
-    for threads in (1, 2, 3):
-        ember.set_num_threads(threads)
-        w.grad = None
-        F.conv2d(x, w, padding=1).square().sum().backward()
-        results.append(w.grad.numpy().copy())
-    ember.set_num_threads(ember.get_num_threads())
+    configured = ember.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            ember.set_num_threads(threads)
+            w.grad = None
+            F.conv2d(x, w, padding=1).square().sum().backward()
+            results.append(w.grad.numpy().copy())
+    finally:
+        ember.set_num_threads(configured)
     for r in results[1:]:
         np.testing.assert_array_equal(results[0], r)
 
