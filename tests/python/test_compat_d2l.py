@@ -98,3 +98,37 @@ def test_d2l_017_chapter_6(tmp_path):
     expected, actual = run_both(SCRIPTS / "d2l_v017_ch6.py", tmp_path, [_d2l("0.17.6")])
     assert actual["learned"] and expected["learned"]
     assert_close(expected["corr2d"], actual["corr2d"])
+
+
+@needs_hyperbolic
+@pytest.mark.parametrize("version", ["0.17.6", "1.0.3"])
+def test_d2l_load_data_fashion_mnist_on_ember_alone(tmp_path, version):
+    """Without a working torchvision for the reference run, the values come
+    from the generated files themselves (Pillow's bilinear resize for
+    resize=32, which is what torchvision's Resize calls on PIL images)."""
+    from ember import compat
+    if not compat.vision_available():
+        pytest.skip("ember.vision is not in this ember")
+    import numpy as np
+    from PIL import Image
+    from _compat_util import run
+    rng = np.random.default_rng(0)
+    train_x, train_y = rng.integers(0, 256, (40, 28, 28)), rng.integers(0, 10, 40)
+    test_x, test_y = rng.integers(0, 256, (16, 28, 28)), rng.integers(0, 10, 16)
+    raw = tmp_path / "data" / "FashionMNIST" / "raw"
+    _write_idx(raw, "train", train_x, train_y)
+    _write_idx(raw, "t10k", test_x, test_y)
+    work = tmp_path / "work"  # d2l reads ../data
+    work.mkdir()
+    result = tmp_path / "ember.json"
+    run(["-m", "ember.compat", str(SCRIPTS / "fashion_mnist_loader.py"), str(result)], paths=[_d2l(version)],
+        cwd=work)
+    import json
+    actual = json.loads(result.read_text())
+    first = test_x[:8].astype(np.uint8)
+    resized = [np.asarray(Image.fromarray(img, mode="L").resize((32, 32), Image.BILINEAR)) for img in first]
+    expected = {
+        "None": [[8, 1, 28, 28], "float32", test_y[:8].tolist(), round(float(first.sum()) / 255, 3), 5],
+        "32": [[8, 1, 32, 32], "float32", test_y[:8].tolist(), round(float(np.sum(resized)) / 255, 3), 5],
+    }
+    assert_close(expected, actual, rtol=1e-4, atol=2e-3)
