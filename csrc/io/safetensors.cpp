@@ -257,8 +257,15 @@ void copy_entry_bytes(const EntryToWrite& e, char* dst) {
     std::memcpy(dst, e.data, e.nbytes);
     return;
   }
-  detail::strided_copy(dst, contiguous_strides(e.shape), static_cast<const char*>(e.data), e.strides, e.shape,
-                       itemsize(e.dtype));
+  // Row-major strides of the destination, computed here so that the
+  // safetensors layer needs nothing from the tensor library.
+  Shape dst_strides(e.shape.size());
+  int64_t step = 1;
+  for (size_t d = e.shape.size(); d-- > 0;) {
+    dst_strides[d] = step;
+    step *= e.shape[d];
+  }
+  detail::strided_copy(dst, dst_strides, static_cast<const char*>(e.data), e.strides, e.shape, itemsize(e.dtype));
 }
 
 std::string encode_to_bytes(const std::vector<EntryToWrite>& entries, const Metadata& metadata) {
