@@ -48,8 +48,16 @@ struct BlockCache {
 
 }  // namespace
 
+// Sanitizer builds bypass the cache: a block recycled to a new tensor would
+// hide a use after free of the old one from AddressSanitizer.
+#if defined(EMBER_SANITIZE)
+constexpr bool kCacheBlocks = false;
+#else
+constexpr bool kCacheBlocks = true;
+#endif
+
 void* allocate(size_t nbytes) {
-  if (nbytes > (size_t(1) << kMaxShift)) return system_allocate(nbytes);
+  if (!kCacheBlocks || nbytes > (size_t(1) << kMaxShift)) return system_allocate(nbytes);
   int c = size_class(nbytes);
   BlockCache& cache = BlockCache::instance();
   {
@@ -66,7 +74,7 @@ void* allocate(size_t nbytes) {
 }
 
 void deallocate(void* ptr, size_t nbytes) {
-  if (nbytes > (size_t(1) << kMaxShift)) {
+  if (!kCacheBlocks || nbytes > (size_t(1) << kMaxShift)) {
     std::free(ptr);
     return;
   }

@@ -6,7 +6,8 @@
 # final status (executions, coverage, corpus).
 #
 #   tests/fuzz/run_fuzzers.sh 60               # CI: a minute per target
-#   tests/fuzz/run_fuzzers.sh 1800 3000000     # the long campaign
+#   TORCH_RUNS=2100000 tests/fuzz/run_fuzzers.sh 3000 3000000   # the long campaign
+#   (TORCH_RUNS: executions of the slower Python target, default RUNS)
 #
 # Corpora grow in build/fuzz/corpus/<target>; a crash, leak, timeout or
 # sanitizer report stops the script with the reproducer in build/fuzz/.
@@ -54,4 +55,4 @@ SEEDS="$data/json $regress/json" run fuzz_json ./tests/fuzz/fuzz_json
 SEEDS="$(mkseeds header $files) $regress/safetensors_header" run fuzz_safetensors_header ./tests/fuzz/fuzz_safetensors_header
 SEEDS="$(mkseeds decode $files) $regress/checkpoint_decode" run fuzz_checkpoint_decode ./tests/fuzz/fuzz_checkpoint_decode
 JOBS="" SEEDS="$(mkseeds torch $files) $data/pickle $regress/torch_import" \
-  run fuzz_torch_import env PYTHONPATH="$PWD/python" python3 "$PWD/tests/fuzz/fuzz_torch_import.py"
+  RUNS=${TORCH_RUNS:-$RUNS} run fuzz_torch_import env PYTHONPATH="$PWD/python" python3 "$PWD/tests/fuzz/fuzz_torch_import.py"

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The tests against an AddressSanitizer + UndefinedBehaviorSanitizer build of
+# the core and the module (CMake option EMBER_SANITIZE, which also bypasses
+# the CPU caching allocator). Any sanitizer report fails the run.
+#
+#   tests/run_sanitized.sh          # CI: C++ tests + the named Python files below
+#   tests/run_sanitized.sh --full   # the whole Python suite (slow: about 5x a plain run)
+#
+# C++ tests run with LeakSanitizer on. The Python suite runs under the
+# system python with libasan preloaded and leak detection off (CPython keeps
+# objects alive until exit on purpose, which LeakSanitizer would report).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-}
+BUILD=build/asan
+# The interpreter itself, not a wrapper script, so that LD_PRELOAD reaches it.
+PY=$("${PYTHON:-python3}" -c 'import sys; print(sys.executable)')
+
+cmake -S . -B $BUILD -G Ninja -DEMBER_SANITIZE=ON -DEMBER_BUILD_TESTS=ON -DEMBER_CUDA=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython_EXECUTABLE="$PY" >/dev/null
+cmake --build $BUILD -j2
+
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+echo "== C++ tests (ASan, UBSan, LSan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ctest --test-dir $BUILD --output-on-failure -j2
+
+# The package with the instrumented module, beside (not instead of) the
+# developer build in python/ember.
+rm -rf $BUILD/python && mkdir -p $BUILD/python
+cp -r python/ember $BUILD/python/ember
+rm -f $BUILD/python/ember/_C*.so
+cp $BUILD/src/_C*.so $BUILD/python/ember/
+
+if [ "$mode" = "--full" ]; then
+  files=(tests/python)
+else
+  # Checkpoints (every reader and writer, hostile files, background saves),
+  # autograd, threads: the code where memory errors would hide.
+  files=(tests/python/test_checkpoint.py tests/python/test_checkpoint_background.py
+         tests/python/test_checkpoint_seed_files.py tests/python/test_autograd_semantics.py
+         tests/python/test_threads.py)
+fi
+echo "== Python tests (ASan, UBSan): ${files[*]}"
+LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+  PYTHONPATH=$BUILD/python "$PY" -m pytest -q -p no:cacheprovider "${files[@]}"
