@@ -16,8 +16,10 @@ BUILD=build/asan
 # The interpreter itself, not a wrapper script, so that LD_PRELOAD reaches it.
 PY=$("${PYTHON:-python3}" -c 'import sys; print(sys.executable)')
 
+# -O1, as the sanitizers' authors recommend: reports stay exact and the
+# build is much quicker than -O3.
 cmake -S . -B $BUILD -G Ninja -DEMBER_SANITIZE=ON -DEMBER_BUILD_TESTS=ON -DEMBER_CUDA=OFF \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython_EXECUTABLE="$PY" >/dev/null
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DPython_EXECUTABLE="$PY" >/dev/null
 cmake --build $BUILD -j2
 
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -11,15 +11,14 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <mutex>
 
-#include "../cpu/parallel.h"
 #include "../error.h"
 #include "../ops/ops.h"
 #include "checkpoint.h"
 #include "checkpoint_decode.h"
 #include "checkpoint_util.h"
 #include "page_buffer.h"
+#include "parallel_pieces.h"
 #include "safetensors.h"
 
 namespace ember::io {
@@ -42,28 +41,19 @@ class Source {
   virtual ~Source() = default;
   // Copies [begin, begin + n) of the data section into dst. Thread-safe.
   virtual void read(uint64_t begin, uint64_t n, void* dst) = 0;
-  // Runs every job, split into pieces shared by the CPU threads: two
-  // threads copying out of the page cache (and faulting in the fresh
-  // destination pages) finish a large file in about half the time.
+  // Runs every job, split into pieces that the CPU threads take in turn:
+  // two threads copying (and faulting in the fresh destination pages)
+  // finish a large file in about half the time.
   void read_all(const std::vector<ReadJob>& jobs) {
     constexpr uint64_t kPiece = uint64_t(4) << 20;
     std::vector<ReadJob> pieces;
     for (const ReadJob& j : jobs)
       for (uint64_t at = 0; at < j.n; at += kPiece)
         pieces.push_back({j.begin + at, std::min(kPiece, j.n - at), static_cast<char*>(j.dst) + at});
-    // An exception may not leave an OpenMP region: the first one is kept
-    // and rethrown after it.
-    std::exception_ptr failure;
-    std::mutex failure_mutex;
-    cpu::parallel_for(int64_t(pieces.size()), 2, [&](int64_t b, int64_t e) {
-      try {
-        for (int64_t i = b; i < e; ++i) read(pieces[size_t(i)].begin, pieces[size_t(i)].n, pieces[size_t(i)].dst);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-      }
+    for_each_piece(int64_t(pieces.size()), [&](int64_t i) {
+      const ReadJob& p = pieces[size_t(i)];
+      read(p.begin, p.n, p.dst);
     });
-    if (failure) std::rethrow_exception(failure);
   }
   // The data section in memory, when it is.
   virtual const char* pointer() const { return nullptr; }
@@ -317,6 +307,21 @@ Object load_file(const std::string& path, const LoadOptions& options) {
     return Loader(h, src, options).load();
   }
 
+  if (size >= 8) {
+    // Copying out of a read-only mapping of the file, then unmapping it:
+    // the tensors own their memory as with read(), but on the virtual
+    // machines measured the copy ran about 3x faster than pread() of the
+    // same page-cache bytes.
+    void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, f.fd, 0);
+    if (addr != MAP_FAILED) {
+      Mapping m;
+      m.addr = addr;
+      m.size = size;
+      ParsedHeader h = parse_header(static_cast<const uint8_t*>(addr), size);
+      MemorySource src(static_cast<const char*>(addr) + h.data_start);
+      return Loader(h, src, options).load();
+    }
+  }
   uint8_t first8[8] = {0};
   if (size >= 8) pread_all(f.fd, first8, 8, 0, path);
   const uint64_t n = read_header_length(first8, size);

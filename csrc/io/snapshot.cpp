@@ -3,8 +3,8 @@
 
 #include <cstring>
 
-#include "../cpu/parallel.h"
 #include "atomic_file.h"
+#include "parallel_pieces.h"
 
 namespace ember::io {
 
@@ -39,14 +39,12 @@ CheckpointSnapshot::CheckpointSnapshot(const std::vector<EntryToWrite>& entries,
     }
     at += e.nbytes;
   }
-  // Whole pieces per thread: each thread's first touch of its destination
-  // pages also spreads the page faults.
-  cpu::parallel_for(int64_t(pieces.size()), 2, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const CopyPiece& c = pieces[size_t(p)];
-      if (c.entry->contiguous()) std::memcpy(c.dst, static_cast<const char*>(c.entry->data) + c.from, c.n);
-      else copy_entry_bytes(*c.entry, c.dst);
-    }
+  // Threads take pieces in turn; each one's first touch of its
+  // destination pages also spreads the page faults.
+  for_each_piece(int64_t(pieces.size()), [&](int64_t p) {
+    const CopyPiece& c = pieces[size_t(p)];
+    if (c.entry->contiguous()) std::memcpy(c.dst, static_cast<const char*>(c.entry->data) + c.from, c.n);
+    else copy_entry_bytes(*c.entry, c.dst);
   });
 }
 
