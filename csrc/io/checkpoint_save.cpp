@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <memory>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -268,6 +269,10 @@ class Planner {
   // Host bytes [lo, hi) of a tensor's storage: a pointer into CPU memory, or
   // a copy fetched from the device (cached per storage).
   const char* host_bytes(const Tensor& t, uint64_t lo, uint64_t hi) {
+    // Entries point into the storage: keep it alive for as long as they
+    // exist, even if another thread rebinds the tensor (`t.data = ...`)
+    // while a background snapshot copies without the GIL.
+    kept_storages_.insert(t->storage);
     const Storage* s = t->storage.get();
     EMBER_CHECK(hi <= s->nbytes, Error, "ember.save: a tensor reaches past the end of its storage");
     if (s->device.is_cpu()) return static_cast<const char*>(s->data) + lo;
@@ -400,6 +405,7 @@ class Planner {
   JsonValue storages_ = json_array();
   JsonValue tensors_ = json_array();
   std::unordered_map<const Storage*, std::unique_ptr<char[]>> device_copies_;
+  std::set<std::shared_ptr<Storage>> kept_storages_;
 };
 
 }  // namespace
