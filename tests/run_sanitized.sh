@@ -43,5 +43,9 @@ else
          tests/python/test_threads.py)
 fi
 echo "== Python tests (ASan, UBSan): ${files[*]}"
-LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+# libstdc++ is preloaded too: ASan resolves the real __cxa_throw when it
+# starts, and python itself does not load libstdc++, so the first C++
+# exception would otherwise abort with "CHECK failed: real___cxa_throw".
+LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)" \
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
   PYTHONPATH=$BUILD/python "$PY" -m pytest -q -p no:cacheprovider "${files[@]}"

@@ -1,7 +1,8 @@
 """The small checkpoint files in tests/data (the fuzzers' seeds) load as the
 libraries that wrote them read them, and every input a fuzzer ever found a
 problem with (tests/data/fuzz-regressions) now loads or raises
-CheckpointError, within bounded memory."""
+CheckpointError, within bounded memory (3 GB, against the ~10 GB the first
+finding cleared)."""
 
 import glob
 import os
@@ -96,7 +97,9 @@ def test_fuzzer_findings_load_or_raise_checkpoint_error_in_bounded_memory():
     proc = subprocess.run([sys.executable, "-c", _TORCH_FORM + _LOAD_ALL, *REGRESSIONS], capture_output=True,
                           env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
-    assert int(proc.stdout.split()[-1]) < 1024, "peak memory above 1 GB"
+    # The bug cleared ~10 GB; a plain run peaks near 100 MB, and ASan's
+    # shadow memory and quarantine (tests/run_sanitized.sh) add about 1 GB.
+    assert int(proc.stdout.split()[-1]) < 3072, "peak memory above 3 GB"
 
 
 # Inputs of the PyTorch target: an odd first byte means "this pickle inside a
