@@ -36,7 +36,7 @@ run() {  # name, command...; seed folders in SEEDS
   echo "== $name"
   (cd build/fuzz && "$@" -max_total_time="$SECONDS_PER_TARGET" -runs="$RUNS" $JOBS \
      -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "../../$corpus" $SEEDS >"$name.log" 2>&1) || rc=$?
-  grep -E "^#[0-9]+ +DONE|^stat::|ERROR|SUMMARY|Test unit written" "$log" || true
+  grep -E "^#[0-9]+[[:space:]]+DONE|^stat::number|^stat::average|ERROR|SUMMARY|Test unit written" "$log" || true
   echo "corpus: $(ls "$corpus" | wc -l) files"
   [ "$rc" = 0 ] || { echo "$name: finding, exit status $rc (full log: $log)" >&2; exit 1; }
 }
