@@ -40,11 +40,12 @@ except ImportError:  # pragma: no cover
 def median_time(fn, repeats, after=None):
     """Median wall time of fn() over `repeats` calls after one warm-up;
     `after` runs untimed after each call (waiting for background work)."""
-    fn_result = fn()
+    r = fn()
     if after:
-        after(fn_result)
+        after(r)
     times = []
     for _ in range(repeats):
+        del r  # each result is dropped before the next call, as in a loop that loads, uses and moves on
         t0 = time.perf_counter()
         r = fn()
         times.append(time.perf_counter() - t0)

@@ -2,13 +2,13 @@
 // background-save snapshots.
 //
 // On the virtual machines ember is measured on, the first touch of fresh
-// memory dominates a checkpoint's cost: faulting in 100 MB of 4 KiB pages
-// took 450-550 ms, with transparent huge pages 85-100 ms, while copying
-// 100 MB that is already mapped took 20-40 ms. So buffers of kHugePageBytes
-// and more are 2 MiB-aligned and advised MADV_HUGEPAGE, and freed ones are
-// kept (kMaxIdleBytes in all) for the next load or snapshot of a similar
-// size, as glibc's heap does for smaller blocks. Smaller buffers come from
-// malloc. Sanitizer builds (EMBER_SANITIZE) keep nothing, so that ASan sees
+// memory dominates a checkpoint's cost: faulting in 100 MB took 50-550 ms
+// (by the host's load), while copying 100 MB into memory already mapped
+// took 10-15 ms. So freed buffers of kHugePageBytes and more are kept
+// (kMaxIdleBytes in all) for the next load or snapshot of a similar size,
+// as glibc's heap does for smaller blocks; their capacity is rounded to
+// 2 MiB so that similar sizes share them. (Advising huge pages was tried
+// and dropped: see page_buffer.cpp.) Smaller buffers come from malloc. Sanitizer builds (EMBER_SANITIZE) keep nothing, so that ASan sees
 // a use after free of a loaded tensor's memory.
 #pragma once
 #include <cstddef>
