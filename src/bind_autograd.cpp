@@ -145,8 +145,10 @@ void bind_autograd(py::module_& m) {
   });
   m.def("backward", [](const std::vector<Tensor>& roots, py::handle grads, bool retain_graph, bool create_graph) {
     std::vector<Tensor> g = optional_tensors(grads, roots.size());
-    // The GIL stays held: the engine writes leaves' .grad, which another
-    // Python thread could be reading or replacing at the same moment.
+    // Without the GIL, so that threads training their own models overlap:
+    // the engine touches no Python object, and it writes each .grad under
+    // grad_mutex(), which the Python accessors of .grad take too.
+    py::gil_scoped_release nogil;
     run_backward(roots, g, retain_graph, create_graph);
   });
   m.def("grad", [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs, py::handle grads,

@@ -13,6 +13,7 @@
 #include "csrc/error.h"
 #include "csrc/io/checkpoint.h"
 #include "csrc/io/safetensors.h"
+#include "csrc/io/snapshot.h"
 #include "csrc/tensor.h"
 
 namespace py = pybind11;
@@ -136,6 +137,27 @@ void bind_io(py::module_& m) {
         ember::io::save_file(o, path);
       },
       py::arg("obj"), py::arg("path"), "Writes obj to path atomically as an ember checkpoint (safetensors).");
+  // Background saves: the snapshot is taken while the caller waits (the
+  // copy runs without the GIL once the Python objects are converted); the
+  // write runs later on the saving thread, also without the GIL.
+  py::class_<ember::io::CheckpointSnapshot, std::shared_ptr<ember::io::CheckpointSnapshot>>(
+      m, "_CheckpointSnapshot", "A checkpoint's header and a copy of its tensors' bytes, ready to be written.")
+      .def_property_readonly("file_size", &ember::io::CheckpointSnapshot::file_size);
+  m.def(
+      "_io_snapshot",
+      [](py::handle obj) {
+        Object o = Converter().to_object(obj, 0);
+        py::gil_scoped_release release;
+        return std::make_shared<ember::io::CheckpointSnapshot>(ember::io::snapshot(o));
+      },
+      py::arg("obj"), "Copies obj's tensors into a snapshot that _io_write_snapshot writes.");
+  m.def(
+      "_io_write_snapshot",
+      [](const ember::io::CheckpointSnapshot& snap, const std::string& path) {
+        py::gil_scoped_release release;
+        snap.write_file(path);
+      },
+      py::arg("snapshot"), py::arg("path"), "Writes a snapshot to path atomically and durably.");
   m.def(
       "_io_save_bytes",
       [](py::handle obj) {

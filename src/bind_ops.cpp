@@ -3,6 +3,7 @@
 #include "convert.h"
 #include "csrc/autograd/node.h"
 #include "csrc/error.h"
+#include "gil.h"
 
 namespace ember::bind {
 
@@ -110,8 +111,14 @@ void bind_ops(py::module_& m) {
   // elementwise
   for (const UnaryEntry& e : kUnary) {
     UnaryOp op = e.op;
-    m.def(e.name, [op](const Tensor& t) { return unary(op, t); });
-    m.def((std::string(e.name) + "_").c_str(), [op](Tensor t) { return unary_(op, t); });
+    m.def(e.name, [op](const Tensor& t) {
+      ReleaseGilIf nogil(is_large(t));
+      return unary(op, t);
+    });
+    m.def((std::string(e.name) + "_").c_str(), [op](Tensor t) {
+      ReleaseGilIf nogil(is_large(t));
+      return unary_(op, t);
+    });
   }
   for (const BinaryEntry& e : kBinary) {
     BinaryOp op = e.op;
@@ -119,13 +126,19 @@ void bind_ops(py::module_& m) {
     m.def(e.name, [op, name](py::handle a, py::handle b) {
       if (!py::isinstance<TensorImpl>(a)) {
         Tensor tb = b.cast<Tensor>();
-        return binary(op, as_operand(a, tb->device(), name.c_str()), tb);
+        Tensor ta = as_operand(a, tb->device(), name.c_str());
+        ReleaseGilIf nogil(any_large(ta, tb));
+        return binary(op, ta, tb);
       }
       Tensor ta = a.cast<Tensor>();
-      return binary(op, ta, as_operand(b, ta->device(), name.c_str()));
+      Tensor tb = as_operand(b, ta->device(), name.c_str());
+      ReleaseGilIf nogil(any_large(ta, tb));
+      return binary(op, ta, tb);
     });
     m.def((name + "_").c_str(), [op, name](Tensor a, py::handle b) {
-      return binary_(op, a, as_operand(b, a->device(), name.c_str()));
+      Tensor tb = as_operand(b, a->device(), name.c_str());
+      ReleaseGilIf nogil(any_large(a, tb));
+      return binary_(op, a, tb);
     });
   }
   m.def("pow_scalar", [](const Tensor& a, double e) { return pow_scalar(a, e); });
@@ -141,9 +154,16 @@ void bind_ops(py::module_& m) {
 
   // reductions
   m.def("sum", [](const Tensor& t, py::handle dims, bool keepdim, py::handle dtype) {
-    return sum(t, parse_dims(dims), keepdim, as_optional_dtype(dtype));
+    auto d = parse_dims(dims);
+    auto dt = as_optional_dtype(dtype);
+    ReleaseGilIf nogil(is_large(t));
+    return sum(t, d, keepdim, dt);
   });
-  m.def("mean", [](const Tensor& t, py::handle dims, bool keepdim) { return mean(t, parse_dims(dims), keepdim); });
+  m.def("mean", [](const Tensor& t, py::handle dims, bool keepdim) {
+    auto d = parse_dims(dims);
+    ReleaseGilIf nogil(is_large(t));
+    return mean(t, d, keepdim);
+  });
   m.def("prod", [](const Tensor& t, py::handle dims, bool keepdim) { return prod(t, parse_dims(dims), keepdim); });
   m.def("amax", [](const Tensor& t, py::handle dims, bool keepdim) { return amax(t, parse_dims(dims), keepdim); });
   m.def("amin", [](const Tensor& t, py::handle dims, bool keepdim) { return amin(t, parse_dims(dims), keepdim); });
@@ -162,13 +182,26 @@ void bind_ops(py::module_& m) {
   });
 
   // linear algebra
-  m.def("matmul", &matmul);
-  m.def("mm", &mm);
-  m.def("bmm", &bmm);
+  m.def("matmul", [](const Tensor& a, const Tensor& b) {
+    ReleaseGilIf nogil(any_large(a, b));
+    return matmul(a, b);
+  });
+  m.def("mm", [](const Tensor& a, const Tensor& b) {
+    ReleaseGilIf nogil(any_large(a, b));
+    return mm(a, b);
+  });
+  m.def("bmm", [](const Tensor& a, const Tensor& b) {
+    ReleaseGilIf nogil(any_large(a, b));
+    return bmm(a, b);
+  });
   m.def("mv", &mv);
   m.def("dot", &dot);
-  m.def("addmm", &addmm);
+  m.def("addmm", [](const Tensor& c, const Tensor& a, const Tensor& b) {
+    ReleaseGilIf nogil(any_large(a, b));
+    return addmm(c, a, b);
+  });
   m.def("linear", [](const Tensor& x, const Tensor& w, const std::optional<Tensor>& b) {
+    ReleaseGilIf nogil(any_large(x, w));
     return linear(x, w, b ? *b : Tensor());
   }, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
 
@@ -214,11 +247,19 @@ void bind_ops(py::module_& m) {
   m.def("normal_", [](Tensor t, double mean, double std) { return normal_(t, mean, std); });
 
   // nn
-  m.def("softmax", [](const Tensor& t, int64_t d) { return softmax(t, d); });
-  m.def("log_softmax", [](const Tensor& t, int64_t d) { return log_softmax(t, d); });
+  m.def("softmax", [](const Tensor& t, int64_t d) {
+    ReleaseGilIf nogil(is_large(t));
+    return softmax(t, d);
+  });
+  m.def("log_softmax", [](const Tensor& t, int64_t d) {
+    ReleaseGilIf nogil(is_large(t));
+    return log_softmax(t, d);
+  });
   m.def("cross_entropy", [](const Tensor& x, const Tensor& y, const std::string& r, const std::optional<Tensor>& w,
                             int64_t ignore_index, double label_smoothing) {
-    return cross_entropy(x, y, as_reduction(r), w ? *w : Tensor(), ignore_index, label_smoothing);
+    Reduction reduction = as_reduction(r);
+    ReleaseGilIf nogil(is_large(x));
+    return cross_entropy(x, y, reduction, w ? *w : Tensor(), ignore_index, label_smoothing);
   }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", py::arg("weight") = py::none(),
         py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0);
   m.def("mse_loss", [](const Tensor& x, const Tensor& y, const std::string& r) {

@@ -6,6 +6,7 @@
 #include "convert.h"
 #include "csrc/autograd/node.h"
 #include "csrc/error.h"
+#include "gil.h"
 
 namespace ember::bind {
 
@@ -26,15 +27,21 @@ PyDevice device_of(const Tensor& t) { return PyDevice{t->device(), true}; }
 // a OP b where b may be a Python number.
 template <BinaryOp OP>
 Tensor bin(const Tensor& a, py::handle b) {
-  return binary(OP, a, as_operand(b, a->device(), "binary op"));
+  Tensor tb = as_operand(b, a->device(), "binary op");
+  ReleaseGilIf nogil(any_large(a, tb));
+  return binary(OP, a, tb);
 }
 template <BinaryOp OP>
 Tensor rbin(const Tensor& a, py::handle b) {
-  return binary(OP, as_operand(b, a->device(), "binary op"), a);
+  Tensor tb = as_operand(b, a->device(), "binary op");
+  ReleaseGilIf nogil(any_large(a, tb));
+  return binary(OP, tb, a);
 }
 template <BinaryOp OP>
 Tensor ibin(Tensor a, py::handle b) {
-  binary_(OP, a, as_operand(b, a->device(), "in-place op"));
+  Tensor tb = as_operand(b, a->device(), "in-place op");
+  ReleaseGilIf nogil(any_large(a, tb));
+  binary_(OP, a, tb);
   return a;
 }
 
@@ -172,11 +179,14 @@ void bind_tensor(py::module_& m) {
                                "the leaf Tensor instead.", 1) != 0)
                 throw py::error_already_set();
             }
+            std::lock_guard<std::mutex> lock(grad_mutex(t.get()));  // backward may be writing it
             return t->autograd ? t->autograd->grad : Tensor();
           },
           [](const Tensor& t, py::object g) {
+            Tensor previous;  // freed after the lock: it may take the GIL's owner's locks
             if (g.is_none()) {
-              if (t->autograd) t->autograd->grad.reset();
+              std::lock_guard<std::mutex> lock(grad_mutex(t.get()));
+              if (t->autograd) previous = std::move(t->autograd->grad);
               return;
             }
             Tensor gt = g.cast<Tensor>();
@@ -184,6 +194,8 @@ void bind_tensor(py::module_& m) {
                         shape_str(gt->shape), " vs ", shape_str(t->shape));
             EMBER_CHECK(gt->dtype == t->dtype, TypeError, "assigned grad has data of a different type");
             EMBER_CHECK(gt->device() == t->device(), Error, "assigned grad has data located on a different device");
+            std::lock_guard<std::mutex> lock(grad_mutex(t.get()));
+            previous = std::move(t->autograd_meta().grad);
             t->autograd_meta().grad = gt;
           })
       .def_property(
@@ -290,7 +302,10 @@ void bind_tensor(py::module_& m) {
         }
         return bin<BinaryOp::Pow>(a, b);
       })
-      .def("__matmul__", [](const Tensor& a, const Tensor& b) { return matmul(a, b); })
+      .def("__matmul__", [](const Tensor& a, const Tensor& b) {
+        ReleaseGilIf nogil(any_large(a, b));
+        return matmul(a, b);
+      })
       .def("__rmatmul__", [](const Tensor& a, const Tensor& b) { return matmul(b, a); })
       .def("__neg__", [](const Tensor& a) { return neg(a); })
       .def("__pos__", [](const Tensor& a) { return a; })

@@ -49,6 +49,9 @@ void fill_retained_grads(Node& node, const std::vector<Tensor>& grads) {
     AutogradMeta& meta = t->autograd_meta();
     if (meta.grad_fn.get() == &node && meta.output_nr == nr && nr < grads.size() && grads[nr]) {
       const Tensor& g = grads[nr];
+      Tensor previous;  // dies after the lock (see AccumulateGrad::apply)
+      std::lock_guard<std::mutex> lock(grad_mutex(t.get()));
+      previous = meta.grad;
       meta.grad = meta.grad ? add(meta.grad, g) : (grad_enabled() ? clone(g) : clone(detach(g)));
     }
     ++i;

@@ -92,11 +92,22 @@ std::vector<Tensor> FunctionNode::apply(std::vector<Tensor>&& grads) {
   return fn(grads);
 }
 
+std::mutex& grad_mutex(const TensorImpl* t) {
+  static std::mutex stripes[64];
+  return stripes[(reinterpret_cast<uintptr_t>(t) >> 6) % 64];
+}
+
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   Tensor g = std::move(grads[0]);
   if (!g) return {};
-  AutogradMeta& meta = leaf->autograd_meta();
   if (g->shape != leaf->shape) g = sum_to(g, leaf->shape);
+  // The replaced gradient dies after the lock is released: if its memory
+  // was borrowed from numpy, freeing it takes the GIL, which a thread
+  // waiting for this lock may hold.
+  Tensor previous;
+  std::lock_guard<std::mutex> lock(grad_mutex(leaf.get()));
+  AutogradMeta& meta = leaf->autograd_meta();
+  previous = meta.grad;
   if (!meta.grad) {
     // .grad is later accumulated into in place, so it must own its memory:
     // take the incoming buffer only when nothing else can see it (one
@@ -124,6 +135,9 @@ Edge gradient_edge(const Tensor& t) {
   if (!t || !t->requires_grad()) return Edge{};
   AutogradMeta& meta = *t->autograd;
   if (meta.grad_fn) return Edge{meta.grad_fn, meta.output_nr};
+  // Two threads recording ops on one shared parameter must get the same
+  // accumulator, or one of their gradients would be lost.
+  std::lock_guard<std::mutex> lock(grad_mutex(t.get()));
   std::shared_ptr<Node> acc = meta.grad_accumulator.lock();
   if (!acc) {
     acc = std::make_shared<AccumulateGrad>(t);

@@ -2,6 +2,7 @@
 // `next_edges` point at the nodes of its differentiable inputs, and whose
 // apply() maps gradients of its outputs to gradients of those inputs.
 #pragma once
+#include <mutex>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -86,7 +87,14 @@ struct FunctionNode : Node {
   void release_saved() override { fn = nullptr; }
 };
 
-// Sink for a leaf: adds the incoming gradient into leaf.grad.
+// Guards a tensor's .grad: backward accumulates into it without the GIL
+// while another Python thread may read or replace it. One of a fixed set
+// of mutexes chosen by the tensor's address, so that threads training
+// different models rarely share one.
+std::mutex& grad_mutex(const TensorImpl* t);
+
+// Sink for a leaf: adds the incoming gradient into leaf.grad (under
+// grad_mutex(leaf), so threads sharing a parameter both get counted).
 struct AccumulateGrad : Node {
   Tensor leaf;
   explicit AccumulateGrad(Tensor l) : leaf(std::move(l)) {}

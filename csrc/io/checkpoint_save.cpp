@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <memory>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -12,6 +13,7 @@
 #include "checkpoint.h"
 #include "checkpoint_util.h"
 #include "safetensors.h"
+#include "snapshot.h"
 
 namespace ember::io {
 
@@ -267,6 +269,10 @@ class Planner {
   // Host bytes [lo, hi) of a tensor's storage: a pointer into CPU memory, or
   // a copy fetched from the device (cached per storage).
   const char* host_bytes(const Tensor& t, uint64_t lo, uint64_t hi) {
+    // Entries point into the storage: keep it alive for as long as they
+    // exist, even if another thread rebinds the tensor (`t.data = ...`)
+    // while a background snapshot copies without the GIL.
+    kept_storages_.insert(t->storage);
     const Storage* s = t->storage.get();
     EMBER_CHECK(hi <= s->nbytes, Error, "ember.save: a tensor reaches past the end of its storage");
     if (s->device.is_cpu()) return static_cast<const char*>(s->data) + lo;
@@ -279,17 +285,20 @@ class Planner {
     return it->second.get() + lo;
   }
 
-  // A member's elements in row-major order.
-  const void* compact_data(const Member& m) {
+  // An entry holding a member's elements in row-major order: its memory
+  // when contiguous, else its strides, gathered when the entry is written.
+  void add_member_entry(const Member& m) {
     const Tensor& t = m.t;
-    const uint64_t nbytes = m.compact_bytes();
-    if (nbytes == 0) return nullptr;
-    const char* base = host_bytes(t, m.lo, m.hi);  // element 0 (strides are non-negative here)
-    if (t->is_contiguous()) return base;
-    std::unique_ptr<char[]> buf(new char[nbytes]);
-    strided_copy(buf.get(), contiguous_strides(t->shape), base, t->strides, t->shape, itemsize(t->dtype));
-    owned_.push_back(std::move(buf));
-    return owned_.back().get();
+    EntryToWrite e;
+    e.name = m.name;
+    e.dtype = t->dtype;
+    e.shape = t->shape;
+    e.nbytes = m.compact_bytes();
+    if (e.nbytes) {
+      e.data = host_bytes(t, m.lo, m.hi);  // element 0 (strides are non-negative here)
+      if (!t->is_contiguous()) e.strides = t->strides;
+    }
+    entries_.push_back(std::move(e));
   }
 
   void add_entry(const std::string& name, DType dtype, const Shape& shape, const void* data, uint64_t nbytes) {
@@ -334,7 +343,7 @@ class Planner {
       // contiguous copy by the core.
       throw Error("ember.save: cannot save a tensor with negative strides");
     }
-    add_entry(m.name, t->dtype, t->shape, compact_data(m), m.compact_bytes());
+    add_member_entry(m);
     if (t->device().is_cpu()) {
       JsonValue ref = json_object();
       json_set(ref, "e", json_str(m.name));
@@ -382,7 +391,7 @@ class Planner {
     json_set(s, "nbytes", json_int(int64_t(hi - lo)));
     size_t k = add_storage(std::move(s), g[0]->t->device());
     for (Member* m : g) {
-      add_entry(m->name, m->t->dtype, m->t->shape, compact_data(*m), m->compact_bytes());
+      add_member_entry(*m);
       const int64_t offset = int64_t((m->lo - lo) / itemsize(m->t->dtype));
       set_refs(*m, add_tensor(k, m->t, m->t->strides, offset, &m->name));
     }
@@ -395,8 +404,8 @@ class Planner {
   Metadata metadata_;
   JsonValue storages_ = json_array();
   JsonValue tensors_ = json_array();
-  std::vector<std::unique_ptr<char[]>> owned_;
   std::unordered_map<const Storage*, std::unique_ptr<char[]>> device_copies_;
+  std::set<std::shared_ptr<Storage>> kept_storages_;
 };
 
 }  // namespace
@@ -405,6 +414,12 @@ void save_file(const Object& obj, const std::string& path) {
   Planner p(obj);
   p.plan();
   write_file(path, p.entries(), p.metadata());
+}
+
+CheckpointSnapshot snapshot(const Object& obj) {
+  Planner p(obj);
+  p.plan();
+  return CheckpointSnapshot(p.entries(), p.metadata());
 }
 
 std::string save_bytes(const Object& obj) {

@@ -1,19 +1,12 @@
-// safetensors header validation, encoding and atomic file replacement.
+// safetensors header validation, layout and encoding.
 #include "safetensors.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
-#include <chrono>
 #include <cstring>
+#include <memory>
 
 #include "../error.h"
+#include "checkpoint_util.h"
 #include "json.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -258,144 +251,59 @@ FileLayout plan_layout(const std::vector<EntryToWrite>& entries, const Metadata&
   return layout;
 }
 
+void copy_entry_bytes(const EntryToWrite& e, char* dst) {
+  if (e.nbytes == 0) return;
+  if (e.contiguous()) {
+    std::memcpy(dst, e.data, e.nbytes);
+    return;
+  }
+  // Row-major strides of the destination, computed here so that the
+  // safetensors layer needs nothing from the tensor library.
+  Shape dst_strides(e.shape.size());
+  int64_t step = 1;
+  for (size_t d = e.shape.size(); d-- > 0;) {
+    dst_strides[d] = step;
+    step *= e.shape[d];
+  }
+  detail::strided_copy(dst, dst_strides, static_cast<const char*>(e.data), e.strides, e.shape, itemsize(e.dtype));
+}
+
 std::string encode_to_bytes(const std::vector<EntryToWrite>& entries, const Metadata& metadata) {
   FileLayout layout = plan_layout(entries, metadata);
-  std::string out;
-  out.reserve(layout.total_size);
-  out += layout.prefix;
-  for (size_t i : layout.data_order)
-    if (entries[i].nbytes) out.append(static_cast<const char*>(entries[i].data), entries[i].nbytes);
+  std::string out(layout.total_size, '\0');
+  std::memcpy(out.data(), layout.prefix.data(), layout.prefix.size());
+  uint64_t at = layout.prefix.size();
+  for (size_t i : layout.data_order) {
+    copy_entry_bytes(entries[i], out.data() + at);
+    at += entries[i].nbytes;
+  }
   return out;
-}
-
-namespace {
-
-std::string errno_text(int err) { return std::strerror(err); }
-
-void split_path(const std::string& path, std::string* dir, std::string* base) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) {
-    *dir = ".";
-    *base = path;
-  } else {
-    *dir = slash == 0 ? "/" : path.substr(0, slash);
-    *base = path.substr(slash + 1);
-  }
-}
-
-// Writes in chunks and asks the kernel to start writing each chunk back to
-// disk right away (Linux sync_file_range), so that the final fsync() has
-// little left to wait for: disk writes overlap with copying the next chunk.
-class FileWriter {
- public:
-  FileWriter(int fd, std::string tmp) : fd_(fd), tmp_(std::move(tmp)) {}
-
-  void write(const void* data, uint64_t nbytes) {
-    const char* p = static_cast<const char*>(data);
-    while (nbytes > 0) {
-      size_t chunk = nbytes > kChunk ? size_t(kChunk) : size_t(nbytes);
-      ssize_t w = ::write(fd_, p, chunk);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        throw Error(str("cannot write checkpoint file ", tmp_, ": ", errno_text(errno)));
-      }
-      p += w;
-      nbytes -= uint64_t(w);
-      written_ += uint64_t(w);
-#ifdef __linux__
-      if (written_ - flushed_ >= kChunk) {
-        ::sync_file_range(fd_, off64_t(flushed_), off64_t(written_ - flushed_), SYNC_FILE_RANGE_WRITE);
-        flushed_ = written_;
-      }
-#endif
-    }
-  }
-
- private:
-  static constexpr uint64_t kChunk = uint64_t(8) << 20;
-  int fd_;
-  std::string tmp_;
-  uint64_t written_ = 0, flushed_ = 0;
-};
-
-// Removes "<dir>/.<base>.ember-tmp-<pid>-<tag>" files whose writer process is
-// gone (killed mid-save). Files of live writers are left alone.
-void remove_stale_temp_files(const std::string& dir, const std::string& base) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return;
-  const std::string prefix = "." + base + ".ember-tmp-";
-  while (struct dirent* ent = ::readdir(d)) {
-    std::string name = ent->d_name;
-    if (name.compare(0, prefix.size(), prefix) != 0) continue;
-    // The pid follows the prefix, up to the next '-'.
-    size_t pos = prefix.size();
-    long pid = 0;
-    bool ok = pos < name.size();
-    while (pos < name.size() && name[pos] != '-') {
-      if (name[pos] < '0' || name[pos] > '9' || pid > 100000000) {
-        ok = false;
-        break;
-      }
-      pid = pid * 10 + (name[pos] - '0');
-      ++pos;
-    }
-    if (!ok || pos >= name.size() || pid <= 0) continue;
-    bool writer_alive = ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
-    if (!writer_alive) ::unlinkat(::dirfd(d), name.c_str(), 0);
-  }
-  ::closedir(d);
-}
-
-std::atomic<uint64_t> g_temp_counter{0};
-
-}  // namespace
-
-std::string temp_file_prefix(const std::string& path) {
-  std::string dir, base;
-  split_path(path, &dir, &base);
-  return (dir == "/" ? "" : dir) + "/." + base + ".ember-tmp-";
 }
 
 void write_file(const std::string& path, const std::vector<EntryToWrite>& entries, const Metadata& metadata) {
   FileLayout layout = plan_layout(entries, metadata);
-  std::string dir, base;
-  split_path(path, &dir, &base);
-  EMBER_CHECK(!base.empty(), Error, "cannot save to \"", path, "\": it names a folder, not a file");
-  remove_stale_temp_files(dir, base);
-
-  uint64_t tag = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-                 (g_temp_counter.fetch_add(1) * 0x9E3779B97F4A7C15ull);
-  char tag_hex[17];
-  std::snprintf(tag_hex, sizeof(tag_hex), "%016llx", static_cast<unsigned long long>(tag));
-  std::string tmp = temp_file_prefix(path) + std::to_string(::getpid()) + "-" + tag_hex;
-
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  EMBER_CHECK(fd >= 0, Error, "cannot save to ", path, ": cannot create a temporary file in ", dir, ": ",
-              errno_text(errno));
-  try {
-    FileWriter out(fd, tmp);
-    out.write(layout.prefix.data(), layout.prefix.size());
-    for (size_t i : layout.data_order) out.write(entries[i].data, entries[i].nbytes);
-    // The data must be on disk before the rename makes it visible; otherwise
-    // a power cut could leave the new name pointing at missing blocks.
-    EMBER_CHECK(::fsync(fd) == 0, Error, "cannot save to ", path, ": fsync failed: ", errno_text(errno));
-    int rc = ::close(fd);
-    fd = -1;
-    EMBER_CHECK(rc == 0, Error, "cannot save to ", path, ": close failed: ", errno_text(errno));
-    EMBER_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, Error, "cannot save to ", path, ": rename failed: ",
-                errno_text(errno));
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
+  AtomicFileWriter out(path, layout.total_size);
+  out.write(layout.prefix.data(), layout.prefix.size());
+  // Contiguous tensors are written straight from their memory. A strided
+  // one is gathered just before it is written, one at a time, so the extra
+  // memory is its size alone and the gathering overlaps the disk writing
+  // back the windows before it.
+  std::unique_ptr<char[]> staging;
+  size_t staging_size = 0;
+  for (size_t i : layout.data_order) {
+    const EntryToWrite& e = entries[i];
+    if (e.contiguous()) {
+      out.write(e.data, e.nbytes);
+      continue;
+    }
+    if (staging_size < e.nbytes) {
+      staging.reset(new char[e.nbytes]);
+      staging_size = e.nbytes;
+    }
+    copy_entry_bytes(e, staging.get());
+    out.write(staging.get(), e.nbytes);
   }
-  // Persist the rename itself. Failure here is not reported: the new file is
-  // complete and in place; only its durability across a power cut is weaker.
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  out.commit();
 }
 
 }  // namespace ember::io

@@ -5,8 +5,7 @@
 // parse_header() validates a header completely (sizes, JSON, dtypes, shape
 // arithmetic, offsets, overlaps, holes, trailing bytes) before the caller
 // allocates anything, so a hostile file costs at most its header's size.
-// write_file() replaces a file atomically: temporary file in the same folder,
-// fsync, rename over the target, fsync of the folder.
+// write_file() replaces a file atomically and durably (atomic_file.h).
 //
 // Byte order: ember writes and reads tensor bytes as they lie in memory, which
 // matches safetensors only on a little-endian machine; the static_assert in
@@ -19,6 +18,7 @@
 
 #include "../dtype.h"
 #include "../tensor.h"
+#include "atomic_file.h"
 
 namespace ember::io {
 
@@ -63,15 +63,22 @@ uint64_t read_header_length(const uint8_t* first8, uint64_t file_size);
 // or the prefix that read_header_length() sized).
 ParsedHeader parse_header(const uint8_t* bytes, uint64_t file_size);
 
-// One tensor to write: `nbytes` contiguous little-endian bytes at `data`,
-// which must equal numel(shape) * itemsize(dtype).
+// One tensor to write: numel(shape) * itemsize(dtype) == `nbytes` bytes.
+// `data` points at element 0; with `strides` empty the bytes are contiguous
+// there, otherwise element i lies at the strides (in elements) given, and is
+// gathered only when the entry is written (no copy made in advance).
 struct EntryToWrite {
   std::string name;
   DType dtype = DType::Float32;
   Shape shape;
   const void* data = nullptr;
   uint64_t nbytes = 0;
+  Shape strides;
+  bool contiguous() const { return strides.empty(); }
 };
+
+// Copies an entry's bytes, in row-major order, to `dst` (nbytes of room).
+void copy_entry_bytes(const EntryToWrite& e, char* dst);
 
 // The bytes before the tensor data (length prefix, JSON, space padding to an
 // 8-byte boundary) and the order in which the entries' bytes follow. Header
@@ -91,8 +98,5 @@ void write_file(const std::string& path, const std::vector<EntryToWrite>& entrie
 // The same file as one string (for file objects such as io.BytesIO).
 std::string encode_to_bytes(const std::vector<EntryToWrite>& entries, const Metadata& metadata);
 
-// The name prefix of write_file()'s temporary files for `path`, for tests:
-// "<folder>/.<file name>.ember-tmp-".
-std::string temp_file_prefix(const std::string& path);
 
 }  // namespace ember::io

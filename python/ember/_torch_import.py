@@ -109,8 +109,15 @@ for _name in _STORAGE_DTYPES:
     _ALLOWED[("torch", _name)] = _StorageType(_name)
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only the names in _ALLOWED; everything else is refused."""
+class _RestrictedUnpickler(pickle._Unpickler):
+    """Resolves only the names in _ALLOWED; everything else is refused.
+
+    Built on the pure-Python unpickler on purpose: the C one stores its memo
+    in an array sized by the largest index a PUT names, so a 400-byte file
+    with ``LONG_BINPUT 1208641635`` made it allocate and clear ~10 GB (found
+    by tests/fuzz/fuzz_torch_import.py). The Python one keeps the memo in a
+    dict; a state dict's data.pkl is small, so its speed does not matter.
+    """
 
     def find_class(self, module, name):
         try:

@@ -17,7 +17,7 @@ import os
 
 from ember import _C
 from ember._C import CheckpointError
-from ember import _torch_import
+from ember import _background_save, _torch_import
 
 __all__ = ["save", "load", "CheckpointError"]
 
@@ -27,16 +27,35 @@ def _is_path(f):
 
 
 def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True,
-         _disable_byteorder_record=False):
+         _disable_byteorder_record=False, *, background=False):
     """Saves ``obj`` (tensors, lists, tuples, dicts, OrderedDicts and None/bool/
     int/float/str, nested) to a path or a writable binary file object.
 
-    Writes to a path replace the file atomically: a process killed at any
-    moment leaves the old file or the new one. The PyTorch-only arguments are
-    accepted and ignored.
+    Writes to a path replace the file atomically and durably: the data and
+    the folder entry are fsync'ed before ``save`` returns, so a process
+    killed (or a power cut) at any moment leaves the old file or the new one.
+
+    ``background=True`` (paths only) returns as soon as a snapshot of every
+    tensor has been taken (host tensors copied, CUDA tensors copied to host
+    memory) and hands back a ``concurrent.futures.Future``; the write, the
+    fsyncs and the rename run on a background thread, and the future
+    completes (``result()`` returns None, or raises the save's error) only
+    after them. Changing the tensors after the call never reaches the file.
+    The snapshot costs one extra copy of the state being saved in host
+    memory until the write finishes. A save or load of the same path waits
+    for the pending background save first, and the interpreter finishes
+    every pending save before it exits.
+
+    The PyTorch-only arguments are accepted and ignored.
     """
+    if background:
+        if not _is_path(f):
+            raise TypeError("ember.save: background=True needs a path to write to, got "
+                            f"{type(f).__name__}")
+        return _background_save.save(obj, os.fsdecode(os.fspath(f)))
     if _is_path(f):
         path = os.fsdecode(os.fspath(f))
+        _background_save.wait_for_pending(path)
         _C._io_save_file(obj, path)
     elif hasattr(f, "write"):
         f.write(_C._io_save_bytes(obj))
@@ -80,6 +99,7 @@ def load(f, map_location=None, mmap=False, weights_only=True, pickle_module=None
     map_all, remap = _resolve_map_location(map_location)
     if _is_path(f):
         path = os.fsdecode(os.fspath(f))
+        _background_save.wait_for_pending(path)
         with open(path, "rb") as fh:
             head = fh.read(8)
         if _torch_import.is_torch_zip(head):
