@@ -11,8 +11,10 @@ import ember
 
 
 def rss_bytes():
-    # Freed blocks first go back to the system: the CPU allocator caches
-    # them for reuse, which would hide whether the tensors were freed at all.
+    # Garbage from earlier tests is collected and freed blocks go back to the
+    # system first: the CPU allocator caches them for reuse, which would hide
+    # whether the tensors were freed at all.
+    gc.collect()
     ember._C._empty_cpu_cache()
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
