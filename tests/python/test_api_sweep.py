@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import ember
+
 SWEEP = textwrap.dedent('''
     import itertools
     import numpy as np
@@ -89,9 +91,10 @@ print("survived", calls)
 
 def run_sweep(program):
     env = dict(os.environ)
-    src = os.path.join(os.path.dirname(__file__), "..", "..", "python")
-    if os.path.isdir(os.path.join(src, "ember")) and any(f.startswith("_C") for f in os.listdir(os.path.join(src, "ember"))):
-        env["PYTHONPATH"] = os.path.abspath(src) + os.pathsep + env.get("PYTHONPATH", "")
+    # The subprocess imports the ember this test imported (the source tree's
+    # or the installed one).
+    parent = os.path.dirname(os.path.dirname(os.path.abspath(ember.__file__)))
+    env["PYTHONPATH"] = parent + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
     assert "survived" in proc.stdout
