@@ -22,7 +22,8 @@ from ember.utils.data import get_worker_info
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="worker processes are tested on Linux")
 
-PYTHON_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "python")
+# Subprocesses import the ember this test imported (the source tree's or the installed one).
+PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(ember.__file__)))
 
 
 class Mixed(data.Dataset):
