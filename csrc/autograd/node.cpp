@@ -105,22 +105,26 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   // was borrowed from numpy, freeing it takes the GIL, which a thread
   // waiting for this lock may hold.
   Tensor previous;
-  std::lock_guard<std::mutex> lock(grad_mutex(leaf.get()));
-  AutogradMeta& meta = leaf->autograd_meta();
-  previous = meta.grad;
-  if (!meta.grad) {
-    // .grad is later accumulated into in place, so it must own its memory:
-    // take the incoming buffer only when nothing else can see it (one
-    // reference to the tensor and to its storage), else copy. With
-    // create_graph the gradient's history matters, so keep it as is.
-    bool exclusive = g.use_count() == 1 && g->storage.use_count() == 1 && g->is_contiguous() && !g->autograd;
-    meta.grad = grad_enabled() ? g : (exclusive ? g : clone(detach(g)));
-    if (meta.grad->dtype != leaf->dtype) meta.grad = to_dtype(meta.grad, leaf->dtype);
-  } else if (grad_enabled()) {
-    meta.grad = add(meta.grad, g);
-  } else {
-    binary_(BinaryOp::Add, meta.grad, g);
+  {
+    std::lock_guard<std::mutex> lock(grad_mutex(leaf.get()));
+    AutogradMeta& meta = leaf->autograd_meta();
+    previous = meta.grad;
+    if (!meta.grad) {
+      // .grad is later accumulated into in place, so it must own its memory:
+      // take the incoming buffer only when nothing else can see it (one
+      // reference to the tensor and to its storage), else copy. With
+      // create_graph the gradient's history matters, so keep it as is.
+      bool exclusive = g.use_count() == 1 && g->storage.use_count() == 1 && g->is_contiguous() && !g->autograd;
+      meta.grad = grad_enabled() ? g : (exclusive ? g : clone(detach(g)));
+      if (meta.grad->dtype != leaf->dtype) meta.grad = to_dtype(meta.grad, leaf->dtype);
+    } else if (grad_enabled()) {
+      meta.grad = add(meta.grad, g);
+    } else {
+      binary_(BinaryOp::Add, meta.grad, g);
+    }
   }
+  // Hooks run after the lock is released: a hook that reads .grad (DDP
+  // does) takes the same lock.
   run_post_accumulate_hooks(leaf);
   return {};
 }
