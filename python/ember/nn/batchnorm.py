@@ -11,7 +11,8 @@ import ember
 from . import functional as F
 from . import init
 from .module import Module
-from .parameter import Parameter, UninitializedBuffer, UninitializedParameter, is_lazy
+from .lazy import LazyModuleMixin
+from .parameter import Parameter, UninitializedBuffer, UninitializedParameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
            "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d"]
@@ -137,7 +138,7 @@ class BatchNorm3d(_BatchNorm):
             raise ValueError(f"expected 5D input (got {input.dim()}D input)")
 
 
-class _LazyNormBase(_NormBase):
+class _LazyNormBase(LazyModuleMixin, _NormBase):
     """num_features inferred from the first input's dim 1 (or from a state dict).
 
     Until then weight/bias are UninitializedParameters and the running
@@ -163,10 +164,6 @@ class _LazyNormBase(_NormBase):
             self.running_var = UninitializedBuffer(**kw)
             count_kw = {"device": device} if device is not None else {}
             self.num_batches_tracked = ember.tensor(0, dtype=ember.int64, **count_kw)
-
-    def has_uninitialized_params(self):
-        members = list(self._parameters.values()) + list(self._buffers.values())
-        return any(is_lazy(t) for t in members if t is not None)
 
     def reset_parameters(self):
         if not self.has_uninitialized_params() and self.num_features != 0:

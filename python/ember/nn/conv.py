@@ -7,7 +7,8 @@ import ember
 from . import functional as F
 from . import init
 from .module import Module
-from .parameter import Parameter, UninitializedParameter, is_lazy
+from .lazy import LazyModuleMixin
+from .parameter import Parameter, UninitializedParameter
 
 __all__ = ["Conv1d", "Conv2d", "LazyConv1d", "LazyConv2d"]
 
@@ -131,7 +132,7 @@ class Conv1d(_ConvNd):
     _dims = 1
 
 
-class _LazyConvMixin:
+class _LazyConvMixin(LazyModuleMixin):
     """in_channels inferred from the first input (or from load_state_dict), as PyTorch's lazy convolutions."""
 
     def _make_parameters(self, kw, bias):
@@ -140,9 +141,6 @@ class _LazyConvMixin:
             self.bias = UninitializedParameter(**kw)
         else:
             self.register_parameter("bias", None)
-
-    def has_uninitialized_params(self):
-        return any(is_lazy(p) for p in self._parameters.values() if p is not None)
 
     def reset_parameters(self):
         if not self.has_uninitialized_params() and self.in_channels != 0:

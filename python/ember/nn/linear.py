@@ -6,7 +6,8 @@ import ember
 
 from . import init
 from .module import Module
-from .parameter import Parameter, UninitializedParameter, is_lazy
+from .lazy import LazyModuleMixin
+from .parameter import Parameter, UninitializedParameter
 
 _linear = ember._C.linear
 
@@ -70,7 +71,7 @@ class Linear(Module):
                 f"bias={self.bias is not None}")
 
 
-class LazyLinear(Linear):
+class LazyLinear(LazyModuleMixin, Linear):
     """A Linear whose in_features is inferred from the first input.
 
     Until then its weight and bias are UninitializedParameters; the first
@@ -90,9 +91,6 @@ class LazyLinear(Linear):
             self.bias = UninitializedParameter(**kw)
         else:
             self.register_parameter("bias", None)
-
-    def has_uninitialized_params(self):
-        return any(is_lazy(p) for p in self._parameters.values() if p is not None)
 
     def reset_parameters(self):
         if not self.has_uninitialized_params() and self.in_features != 0:
