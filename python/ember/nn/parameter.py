@@ -148,12 +148,7 @@ class UninitializedBuffer(ember.Tensor):
     def __repr__(self):
         return "<UninitializedBuffer>"
 
-    def __deepcopy__(self, memo):
-        if id(self) in memo:
-            return memo[id(self)]
-        result = type(self)(self.requires_grad, self.data.device, self.data.dtype)
-        memo[id(self)] = result
-        return result
+    __deepcopy__ = UninitializedParameter.__deepcopy__
 
     def __reduce_ex__(self, protocol):
         return (UninitializedBuffer, (self.requires_grad,))
