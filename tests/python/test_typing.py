@@ -17,10 +17,16 @@ EXAMPLES = sorted((REPO / "examples").glob("*.py"))
 
 
 def _mypy(files, tmp_path):
-    env = dict(os.environ, MYPYPATH=EMBER_PARENT)
+    env = dict(os.environ)
+    # An installed ember is found by mypy through py.typed; mypy refuses a
+    # site-packages folder in MYPYPATH, so only a source tree is named there.
+    if pathlib.Path(EMBER_PARENT).name not in ("site-packages", "dist-packages"):
+        env["MYPYPATH"] = EMBER_PARENT
     proc = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(REPO / "pyproject.toml"),
                            "--cache-dir", str(tmp_path / "mypy_cache"), "--no-error-summary",
                            *map(str, files)], capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
+    # 0: clean, 1: type errors found; anything else means mypy itself did not run.
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     return [line for line in proc.stdout.splitlines() if ": error:" in line]
 
 
