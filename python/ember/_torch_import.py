@@ -119,6 +119,20 @@ class _RestrictedUnpickler(pickle._Unpickler):
     dict; a state dict's data.pkl is small, so its speed does not matter.
     """
 
+    # The pure-Python unpickler allocates BYTEARRAY8's declared length
+    # before reading it: a 100-byte pickle declaring 18 GB took 3 GB before
+    # failing (found by tests/fuzz/fuzz_torch_import.py). torch.save never
+    # writes that opcode (protocol 2) and a bytearray is no state-dict value,
+    # so it is refused outright; the other length-prefixed opcodes only read
+    # what the pickle holds.
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def _refuse_bytearray8(self):
+        raise CheckpointError("PyTorch checkpoint: the pickle holds a bytearray (opcode BYTEARRAY8), "
+                              "which torch.save never writes")
+
+    dispatch[pickle.BYTEARRAY8[0]] = _refuse_bytearray8
+
     def find_class(self, module, name):
         try:
             return _ALLOWED[(module, name)]
