@@ -16,6 +16,7 @@ reading half of ember.serialization are instrumented for coverage (not
 zipfile: instrumenting it cost more executions than its coverage gave).
 """
 
+import glob
 import io
 import os
 import sys
@@ -23,7 +24,12 @@ import zipfile
 
 import atheris
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+# A developer build beside the sources (python/ember/_C*.so) is preferred;
+# otherwise the ember this interpreter has installed is fuzzed (CI fuzzes
+# the installed wheel).
+_SOURCE_TREE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python")
+if glob.glob(os.path.join(_SOURCE_TREE, "ember", "_C*.so")):
+    sys.path.insert(0, _SOURCE_TREE)
 
 with atheris.instrument_imports(include=["ember._torch_import", "ember.serialization"]):
     import ember

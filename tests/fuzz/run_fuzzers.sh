@@ -55,4 +55,4 @@ SEEDS="$data/json $regress/json" run fuzz_json ./tests/fuzz/fuzz_json
 SEEDS="$(mkseeds header $files) $regress/safetensors_header" run fuzz_safetensors_header ./tests/fuzz/fuzz_safetensors_header
 SEEDS="$(mkseeds decode $files) $regress/checkpoint_decode" run fuzz_checkpoint_decode ./tests/fuzz/fuzz_checkpoint_decode
 JOBS="" SEEDS="$(mkseeds torch $files) $data/pickle $regress/torch_import" \
-  RUNS=${TORCH_RUNS:-$RUNS} run fuzz_torch_import env PYTHONPATH="$PWD/python" python3 "$PWD/tests/fuzz/fuzz_torch_import.py"
+  RUNS=${TORCH_RUNS:-$RUNS} run fuzz_torch_import "${PYTHON:-python3}" "$PWD/tests/fuzz/fuzz_torch_import.py"
