@@ -82,12 +82,16 @@ for name in "${stages[@]}"; do
       fi ;;
     sanitizer) stage sanitizer 90 bash -c "
       set -e
-      for t in build/gpu/tests/cpp/test_cuda_kernels build/gpu/tests/cpp/test_cuda_conv_pool; do
-        compute-sanitizer --tool memcheck --leak-check full --error-exitcode 1 \$t --gtest_brief=1
+      for t in kernels conv_pool norm sort; do
+        compute-sanitizer --tool memcheck --leak-check full --error-exitcode 1 \
+          build/gpu/tests/cpp/test_cuda_\$t --gtest_brief=1
       done
-      compute-sanitizer --tool racecheck --error-exitcode 1 build/gpu/tests/cpp/test_cuda_conv_pool --gtest_brief=1
+      # racecheck: the kernels that share memory between threads.
+      for t in conv_pool norm sort; do
+        compute-sanitizer --tool racecheck --error-exitcode 1 build/gpu/tests/cpp/test_cuda_\$t --gtest_brief=1
+      done
       compute-sanitizer --tool racecheck --error-exitcode 1 build/gpu/tests/cpp/test_cuda_kernels \
-        --gtest_brief=1 --gtest_filter='*Reduce*:*Softmax*:*Norm*:*Sort*:*Matmul*'" ;;
+        --gtest_brief=1 --gtest_filter='*Reduce*:*Softmax*:*Matmul*:*Cumsum*'" ;;
     bench) stage bench 90 python3 bench/compare_cuda.py --quick --json "$out/bench.json" ;;
     fullbench) stage fullbench 400 python3 bench/compare_cuda.py --json "$out/bench.json" ;;
     *) echo "unknown stage $name" >&2; exit 2 ;;
