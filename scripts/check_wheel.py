@@ -8,7 +8,7 @@ The wheel: at most 100 MB; the module exports only PyInit__C; no RPATH
 outside the wheel; no CUDA library among its dependencies (the runtime is
 static, the driver is opened at run time); the CUDA code for every
 architecture of the release (when cuobjdump is on PATH, it is asked, else
-the fatbin section must be there); the C++ core, its headers and CMake
+else the fatbin's entry headers are read); the C++ core, its headers and CMake
 package; the type stubs; libgomp vendored. The sdist: the sources a build
 needs, and no build outputs.
 """
@@ -16,6 +16,7 @@ import argparse
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tarfile
@@ -71,8 +72,8 @@ def check_module(so, problems):
         problems.append("the module has no CUDA code (.nv_fatbin section): was nvcc found at build time?")
         return
     cuobjdump = shutil.which("cuobjdump") or shutil.which("cuobjdump", path="/usr/local/cuda/bin")
-    if cuobjdump is None:
-        print("check_wheel: cuobjdump not on PATH; CUDA architectures not listed")
+    if cuobjdump is None:  # a toolkit without it (compiler only): read the fatbin's own headers
+        check_fatbin_headers(so, sections, problems)
         return
     elf = subprocess.run([cuobjdump, "--list-elf", so], capture_output=True, text=True).stdout
     ptx = subprocess.run([cuobjdump, "--list-ptx", so], capture_output=True, text=True).stdout
@@ -83,6 +84,39 @@ def check_module(so, problems):
     if ptxs != CUDA_PTX:
         problems.append(f"PTX for {sorted(ptxs)}, expected {sorted(CUDA_PTX)}")
     print(f"CUDA machine code: {', '.join(sorted(sass))}; PTX: {', '.join(sorted(ptxs))}")
+
+
+FATBIN_MAGIC = 0xBA55ED50
+
+
+def check_fatbin_headers(so, sections, problems):
+    """Lists the fatbin's entries from their headers (each: kind 1 = PTX,
+    2 = machine code, and the SM number; sm_90a reads as 90): machine code
+    for each release architecture and compute_90 PTX must be there."""
+    line = next(l for l in sections.splitlines() if ".nv_fatbin" in l)
+    fields = line.split("]", 1)[1].split()
+    offset, size = int(fields[3], 16), int(fields[4], 16)
+    with open(so, "rb") as f:
+        f.seek(offset)
+        blob = f.read(size)
+    kinds, pos = {}, 0
+    while pos + 16 <= len(blob):
+        magic, _, header_size, fat_size = struct.unpack_from("<IHHQ", blob, pos)
+        if magic != FATBIN_MAGIC:
+            pos += 8  # fatbins are 8-byte aligned, padding between them
+            continue
+        entry, end = pos + header_size, pos + header_size + fat_size
+        while entry + 32 <= end:
+            kind, _, entry_header, payload, _, _, _, _, arch = struct.unpack_from("<HHIQIIHHI", blob, entry)
+            kinds.setdefault({1: "PTX", 2: "SASS"}.get(kind, str(kind)), set()).add(arch)
+            entry += entry_header + payload
+        pos = end
+    want = {"SASS": {75, 80, 86, 89, 90}, "PTX": {90}}
+    for kind, archs in want.items():
+        if kinds.get(kind, set()) != archs:
+            problems.append(f"{kind} for {sorted(kinds.get(kind, set()))}, expected {sorted(archs)}")
+    print("CUDA code (from the fatbin headers): "
+          + "; ".join(f"{k} {', '.join(f'sm_{a}' for a in sorted(v))}" for k, v in sorted(kinds.items())))
 
 
 def check_wheel(path):
