@@ -20,7 +20,8 @@ void bind_info(py::module_& m) {
     info["cpu_avx2_fma"] = ember::cpu::cpu_has_avx2_fma();
     // The kernel set the run-time checks select (the GEMM micro-kernel and
     // the sum's block loop need AVX2 and FMA; otherwise baseline x86-64).
-    info["cpu_kernels"] = ember::cpu::cpu_has_avx2_fma() ? "avx2+fma" : "baseline";
+    // The set in use: what the processor has, unless EMBER_CPU_KERNELS=baseline.
+    info["cpu_kernels"] = ember::cpu::cpu_use_avx2() ? "avx2+fma" : "baseline";
 #ifdef __VERSION__
     info["compiler"] = __VERSION__;
 #endif

@@ -23,13 +23,16 @@ inline bool cpu_has_avx2() { return false; }
 inline bool cpu_has_avx2_fma() { return false; }
 #endif
 
-// Whether the AVX2+FMA kernels run: the processor has them and the
-// environment does not ask for the baseline ones (EMBER_CPU_KERNELS=baseline,
-// for testing the fallback on an AVX2 machine).
-inline bool cpu_use_avx2() {
+// EMBER_CPU_KERNELS=baseline: every kernel above the baseline stays unused
+// (for testing the fallback on an AVX2 machine). Every dispatch asks
+// through cpu_use_avx2*, never cpu_has_* alone.
+inline bool cpu_baseline_forced() {
   const char* env = std::getenv("EMBER_CPU_KERNELS");
-  if (env && std::strcmp(env, "baseline") == 0) return false;
-  return cpu_has_avx2_fma();
+  return env && std::strcmp(env, "baseline") == 0;
 }
+// Whether the AVX2+FMA kernels run (GEMM, vectorized exp/sigmoid).
+inline bool cpu_use_avx2() { return !cpu_baseline_forced() && cpu_has_avx2_fma(); }
+// Whether the AVX2-only kernels run (the sum blocks).
+inline bool cpu_use_avx2_only() { return !cpu_baseline_forced() && cpu_has_avx2(); }
 
 }  // namespace ember::cpu

@@ -59,7 +59,7 @@ struct SumOp {
     }
 #if defined(__x86_64__) && defined(__GNUC__)
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-      static const bool has_avx2 = cpu_has_avx2();
+      static const bool has_avx2 = cpu_use_avx2_only();
       if (has_avx2) return sum_block_avx2(x, n);
     }
 #endif

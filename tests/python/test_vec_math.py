@@ -2,6 +2,7 @@
 range, the edges (overflow, subnormal results, infinities, NaN, -0.0), strided
 inputs (the scalar path), and the baseline kernels forced by the environment."""
 
+import json
 import os
 import subprocess
 import sys
@@ -61,3 +62,19 @@ def test_baseline_kernels_forced_by_environment():
     assert base.returncode == 0 and auto.returncode == 0, base.stderr + auto.stderr
     # FMA contraction may differ in the last bit, never more: compare the sums.
     assert abs(float(base.stdout.split()[-1]) - float(auto.stdout.split()[-1])) < 1e-2
+
+
+def test_baseline_override_reaches_every_kernel_and_the_build_report():
+    # The sum blocks used to check the processor alone; ember.info reported
+    # the processor's set rather than the one in use.
+    code = ("import json, numpy as np, ember; from ember import _C;"
+            "x = ember.tensor(np.arange(1 << 18, dtype=np.float32) % 7);"
+            "print(json.dumps([dict(_C._build_info())['cpu_kernels'], float(x.sum()), float(x.double().sum()),"
+            "float((x @ x.reshape(1, -1).T.reshape(-1)))]))")
+    env = dict(os.environ, EMBER_CPU_KERNELS="baseline")
+    base = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    auto = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert base.returncode == 0 and auto.returncode == 0, base.stderr + auto.stderr
+    base_out, auto_out = json.loads(base.stdout), json.loads(auto.stdout)
+    assert base_out[0] == "baseline"
+    assert base_out[1:] == pytest.approx(auto_out[1:], rel=1e-6)
