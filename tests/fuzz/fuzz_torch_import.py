@@ -20,7 +20,6 @@ import glob
 import io
 import os
 import sys
-import zipfile
 
 import atheris
 
@@ -31,6 +30,8 @@ _SOURCE_TREE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".
 if glob.glob(os.path.join(_SOURCE_TREE, "ember", "_C*.so")):
     sys.path.insert(0, _SOURCE_TREE)
 
+from torch_fuzz_input import checkpoint_bytes  # noqa: E402  (beside this file: what an input means)
+
 with atheris.instrument_imports(include=["ember._torch_import", "ember.serialization"]):
     import ember
     from ember import _torch_import  # noqa: F401  (instrumented on import)
@@ -38,38 +39,9 @@ with atheris.instrument_imports(include=["ember._torch_import", "ember.serializa
 CheckpointError = ember.CheckpointError
 
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")
-
-
-def _seed_archives():
-    """[(name prefix, {record name: bytes})] of the PyTorch seed files."""
-    out = []
-    for name in sorted(os.listdir(DATA)):
-        if name.endswith(".pt"):
-            with zipfile.ZipFile(os.path.join(DATA, name)) as zf:
-                prefix = zf.namelist()[0].split("/")[0]
-                out.append((prefix, {n: zf.read(n) for n in zf.namelist() if not n.endswith("/data.pkl")}))
-    return out
-
-
-ARCHIVES = _seed_archives()
-
-
-def _archive_with_pickle(pickle_bytes, which):
-    prefix, records = ARCHIVES[which % len(ARCHIVES)]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr(prefix + "/data.pkl", pickle_bytes)
-        for name, data in records.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def test_one_input(data):
-    if data and data[0] % 2 == 1:
-        data = _archive_with_pickle(data[2:], data[1] if len(data) > 1 else 0)
     try:
-        ember.load(io.BytesIO(data))
+        ember.load(io.BytesIO(checkpoint_bytes(data)))
     except CheckpointError:
         pass
 

@@ -110,32 +110,16 @@ def test_fuzzer_findings_load_or_raise_checkpoint_error_in_bounded_memory():
     assert int(proc.stdout.split()[-1]) < 3072, "peak memory above 3 GB"
 
 
-# Inputs of the PyTorch target: an odd first byte means "this pickle inside a
-# seed archive". Rebuilt here the way the fuzz target does it.
+# Inputs of the PyTorch target mean what the target says they mean
+# (tests/fuzz/torch_fuzz_input.py decodes them for both).
 _TORCH_FORM = r"""
-import io, os, sys, zipfile
+import io, sys
+sys.path.insert(0, %r)
 import ember
-DATA = %r
+from torch_fuzz_input import checkpoint_bytes
 _load = ember.load
-def _archives():
-    out = []
-    for name in sorted(os.listdir(DATA)):
-        if name.endswith(".pt"):
-            with zipfile.ZipFile(os.path.join(DATA, name)) as zf:
-                prefix = zf.namelist()[0].split("/")[0]
-                out.append((prefix, {n: zf.read(n) for n in zf.namelist() if not n.endswith("/data.pkl")}))
-    return out
-ARCHIVES = _archives()
 def load(path):
     data = open(path, "rb").read()
-    if "torch_import" in path and data and data[0] %% 2 == 1:
-        prefix, records = ARCHIVES[(data[1] if len(data) > 1 else 0) %% len(ARCHIVES)]
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w") as zf:
-            zf.writestr(prefix + "/data.pkl", data[2:])
-            for n, d in records.items():
-                zf.writestr(n, d)
-        data = buf.getvalue()
-    return _load(io.BytesIO(data))
+    return _load(io.BytesIO(checkpoint_bytes(data) if "torch_import" in path else data))
 ember.load = load
-""" % DATA
+""" % os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz")
