@@ -550,6 +550,94 @@ void gemm_impl(Problem<T> p, const Config<T>& cfg) {
 #endif
 }
 
+// ---------------------------------------------------------------------------
+// Implicit-B driver (gemm.h). Loop order, outer to inner: a block of
+// kImplicitBlockCols columns (at most; fewer when a B block of KC rows would
+// not fit half of L1), its K slices, the block's NR panels, the MR-row panels
+// of the whole of A. A is packed once per call (all of M and K: a
+// convolution's weight, 64x576 floats is 147 KiB, stays in L2); each B block
+// is packed by the caller into a per-thread buffer that stays in L1, where
+// the kernel reads its NR-wide panels with the block's row stride.
+
+thread_local AlignedBuffer tl_implicit_b_buffer;
+
+constexpr int64_t kImplicitBBlockBytes = 24 * 1024;  // half of a 48 KiB L1d, and most of a 32 KiB one
+
+template <class T>
+void gemm_implicit_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const ImplicitB<T>& B,
+                        T* C, int64_t rsc, int64_t seg, int64_t seg_stride, bool accumulate, const Config<T>& cfg) {
+  if (M <= 0 || N <= 0) return;
+  auto at = [&](int64_t i, int64_t j) { return C + (j / seg) * seg_stride + j % seg + i * rsc; };
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) *at(i, j) = T(0);
+    return;
+  }
+  const int MR = cfg.MR, NR = cfg.NR;
+  const int64_t block_cols = std::max<int64_t>(NR, kImplicitBlockCols / NR * NR);
+  // K slices as even as possible, each small enough for its B block to stay in L1.
+  const int64_t kc_cap = std::max<int64_t>(16, kImplicitBBlockBytes / (block_cols * int64_t(sizeof(T))));
+  const int64_t slices = ceil_div(K, kc_cap), kc_max = ceil_div(K, slices);
+  const int64_t m_round = round_up(M, MR);
+  // A, slice by slice: slice s starts at apack + k0 * m_round, its MR-row panel ir at + ir * kc.
+  T* apack = static_cast<T*>(tl_pack_buffer.get(static_cast<size_t>(m_round * K) * sizeof(T)));
+  for (int64_t s = 0; s < slices; ++s) {
+    const int64_t k0 = K * s / slices, kc = K * (s + 1) / slices - k0;
+    pack_a_block(apack + k0 * m_round, A + k0 * csa, rsa, csa, M, kc, MR);
+  }
+  const int64_t blocks = ceil_div(N, block_cols);
+
+  auto run_blocks = [&](int tid, int nt) {
+    T* bblock = static_cast<T*>(tl_implicit_b_buffer.get(static_cast<size_t>(kc_max * block_cols) * sizeof(T)));
+    alignas(64) T tile[8 * 16];  // MR x NR <= 8 x 16 for every configuration
+    for (int64_t blk = blocks * tid / nt; blk < blocks * (tid + 1) / nt; ++blk) {
+      const int64_t j0 = blk * block_cols, ncols = std::min(block_cols, N - j0);
+      for (int64_t s = 0; s < slices; ++s) {
+        const int64_t k0 = K * s / slices, kc = K * (s + 1) / slices - k0;
+        B.pack(B.ctx, k0, kc, j0, ncols, bblock, block_cols);
+        if (ncols % NR) {  // the last panel's unused columns: never stored, but keep them defined
+          const int64_t from = ncols, to = round_up(ncols, NR);
+          for (int64_t p = 0; p < kc; ++p) std::fill(bblock + p * block_cols + from, bblock + p * block_cols + to, T(0));
+        }
+        const bool add = accumulate || s > 0;
+        const T* ablock = apack + k0 * m_round;
+        for (int64_t q = 0; q * NR < ncols; ++q) {
+          const int64_t j = j0 + q * NR;
+          const int nr = static_cast<int>(std::min<int64_t>(NR, ncols - q * NR));
+          const T* bp = bblock + q * NR;
+          if (j % seg + nr <= seg) {  // the panel lies in one segment: the kernel writes C itself
+            T* c = at(0, j);
+            for (int64_t ir = 0; ir < M; ir += MR) {
+              const int mr = static_cast<int>(std::min<int64_t>(MR, M - ir));
+              cfg.kern[mr - 1](kc, ablock + ir * kc, bp, block_cols, c + ir * rsc, rsc, 1, nr, add);
+            }
+            continue;
+          }
+          // Across a segment boundary: through a tile, then element by element.
+          for (int64_t ir = 0; ir < M; ir += MR) {
+            const int mr = static_cast<int>(std::min<int64_t>(MR, M - ir));
+            cfg.kern[mr - 1](kc, ablock + ir * kc, bp, block_cols, tile, NR, 1, nr, false);
+            for (int jj = 0; jj < nr; ++jj) {
+              T* c = at(ir, j + jj);
+              for (int i = 0; i < mr; ++i) c[i * rsc] = add ? c[i * rsc] + tile[i * NR + jj] : tile[i * NR + jj];
+            }
+          }
+        }
+      }
+    }
+  };
+  const int nt = static_cast<int>(std::min<int64_t>(choose_threads(M, N, K), blocks));
+  if (nt <= 1) {
+    run_blocks(0, 1);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(nt)
+  run_blocks(omp_get_thread_num(), omp_get_num_threads());
+#endif
+}
+
 }  // namespace
 
 void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
@@ -562,6 +650,18 @@ void gemm_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int
               const double* B, int64_t rsb, int64_t csb, double* C, int64_t rsc, int64_t csc,
               bool accumulate) {
   gemm_impl<double>({M, N, K, A, rsa, csa, B, rsb, csb, C, rsc, csc, accumulate}, config_f64());
+}
+
+void gemm_implicit_b_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
+                         const ImplicitB<float>& B, float* C, int64_t rsc, int64_t seg, int64_t seg_stride,
+                         bool accumulate) {
+  gemm_implicit_impl<float>(M, N, K, A, rsa, csa, B, C, rsc, seg, seg_stride, accumulate, config_f32());
+}
+
+void gemm_implicit_b_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int64_t csa,
+                         const ImplicitB<double>& B, double* C, int64_t rsc, int64_t seg, int64_t seg_stride,
+                         bool accumulate) {
+  gemm_implicit_impl<double>(M, N, K, A, rsa, csa, B, C, rsc, seg, seg_stride, accumulate, config_f64());
 }
 
 const char* gemm_kernel_name() { return choose_kernel() == 2 ? "avx2" : "generic"; }

@@ -24,6 +24,31 @@ void gemm_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int
               const double* B, int64_t rsb, int64_t csb, double* C, int64_t rsc, int64_t csc,
               bool accumulate);
 
+// Implicit GEMM: C (+)= A[M,K] @ B[K,N] where B is never stored whole; the
+// caller packs it a block at a time (a convolution's im2col columns, read
+// straight from the image, so the column matrix never goes through memory).
+//   pack(ctx, k0, kc, j0, ncols, dst, ldb) writes B[k0 + p][j0 + j] to
+//   dst[p * ldb + j] for p < kc, j < ncols (ncols <= ldb <= kImplicitBlockCols).
+// C is "segmented", so the columns can run across several images of an NCHW
+// tensor: column j lies at C + (j / seg) * seg_stride + j % seg, row i at
+// + i * rsc (seg = N, seg_stride = 0 for a plain row-major matrix).
+// Every element is summed over K in the same slices whatever the thread
+// count; threads split the column blocks unless already in a parallel region.
+constexpr int64_t kImplicitBlockCols = 64;
+
+template <class T>
+struct ImplicitB {
+  void (*pack)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, T* dst, int64_t ldb);
+  const void* ctx;
+};
+
+void gemm_implicit_b_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
+                         const ImplicitB<float>& B, float* C, int64_t rsc, int64_t seg, int64_t seg_stride,
+                         bool accumulate);
+void gemm_implicit_b_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int64_t csa,
+                         const ImplicitB<double>& B, double* C, int64_t rsc, int64_t seg, int64_t seg_stride,
+                         bool accumulate);
+
 // Which micro-kernel is in use: "avx2" or "generic". The choice is made once
 // from the running CPU (EMBER_CPU_KERNELS=baseline forces generic), or from EMBER_GEMM_KERNEL=generic|avx2 in the
 // environment (for testing the fallback on an AVX2 machine).

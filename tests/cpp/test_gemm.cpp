@@ -4,7 +4,8 @@
 // Covers ragged sizes around every tile/block boundary, K=0, M/N=0, row-major,
 // column-major (transposed) and generally strided operands, accumulate on and
 // off, both micro-kernels (AVX2 and the portable fallback), multi-block and
-// multi-threaded sizes, and concurrent callers.
+// multi-threaded sizes, concurrent callers, and the implicit-B driver (B
+// packed block by block by the caller, C segmented across images).
 //
 // Built by CMake as `test_gemm` (links ember_core), or standalone:
 //   g++ -O2 -fopenmp -std=c++17 csrc/cpu/gemm.cpp tests/cpp/test_gemm.cpp
@@ -86,6 +87,19 @@ void fill_random(Mat<T>& m, std::mt19937& rng) {
     }
 }
 
+// c0 + (A @ B)(i, j) in double, and the sum of the magnitudes (for the tolerance).
+template <class T>
+double reference(Mat<T>& A, Mat<T>& B, int64_t i, int64_t j, int64_t K, double c0, double& mag) {
+  double ref = c0;
+  mag = std::fabs(c0);
+  for (int64_t k = 0; k < K; ++k) {
+    const double prod = static_cast<double>(A.at(i, k)) * static_cast<double>(B.at(k, j));
+    ref += prod;
+    mag += std::fabs(prod);
+  }
+  return ref;
+}
+
 // Runs one case and compares every element of C against a double-precision
 // reference, with a tolerance scaled by the dot-product length.
 template <class T>
@@ -122,12 +136,8 @@ void check_case(int64_t M, int64_t N, int64_t K, Layout la, Layout lb, Layout lc
   int64_t bad = 0;
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < N; ++j) {
-      double ref = c0[i * N + j], mag = std::fabs(ref);
-      for (int64_t k = 0; k < K; ++k) {
-        const double prod = static_cast<double>(A.at(i, k)) * static_cast<double>(B.at(k, j));
-        ref += prod;
-        mag += std::fabs(prod);
-      }
+      double mag;
+      const double ref = reference(A, B, i, j, K, c0[i * N + j], mag);
       const double got = C.at(i, j);
       const double tol = 2.0 * eps * static_cast<double>(K + 2) * mag + 1e-300;
       if (!(std::fabs(got - ref) <= tol)) {
@@ -300,6 +310,101 @@ TYPED_TEST(GemmTest, ConcurrentCallers) {
                             static_cast<uint32_t>(t));
     });
   for (auto& th : threads) th.join();
+}
+
+// The implicit-B driver: B handed out block by block through a callback
+// (here read from a stored matrix, with the block shape checked), C
+// segmented as several images of an NCHW tensor, the gaps between
+// segments never written.
+template <class T>
+struct StoredB {
+  const Mat<T>* b;
+  int64_t K, N;
+};
+
+template <class T>
+void pack_stored(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t ncols, T* dst, int64_t ldb) {
+  const StoredB<T>& s = *static_cast<const StoredB<T>*>(ctx);
+  ASSERT_TRUE(k0 >= 0 && kc > 0 && k0 + kc <= s.K);
+  ASSERT_TRUE(j0 >= 0 && ncols > 0 && ncols <= ldb && ldb <= ember::cpu::kImplicitBlockCols && j0 + ncols <= s.N);
+  for (int64_t p = 0; p < kc; ++p)
+    for (int64_t j = 0; j < ncols; ++j) dst[p * ldb + j] = const_cast<Mat<T>*>(s.b)->at(k0 + p, j0 + j);
+}
+
+void gemm_implicit(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
+                   const ember::cpu::ImplicitB<float>& B, float* C, int64_t rsc, int64_t seg, int64_t stride,
+                   bool acc) {
+  ember::cpu::gemm_implicit_b_f32(M, N, K, A, rsa, csa, B, C, rsc, seg, stride, acc);
+}
+void gemm_implicit(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int64_t csa,
+                   const ember::cpu::ImplicitB<double>& B, double* C, int64_t rsc, int64_t seg, int64_t stride,
+                   bool acc) {
+  ember::cpu::gemm_implicit_b_f64(M, N, K, A, rsa, csa, B, C, rsc, seg, stride, acc);
+}
+
+// C as `images` segments of seg columns each, every segment M rows of rsc
+// (>= seg) elements, segments seg_stride (>= M * rsc) apart; N = images * seg.
+template <class T>
+void check_implicit_case(int64_t M, int64_t images, int64_t seg, int64_t K, bool accumulate, Layout la) {
+  const int64_t N = images * seg, rsc = seg + 3, seg_stride = M * rsc + 5;
+  SCOPED_TRACE("M=" + std::to_string(M) + " images=" + std::to_string(images) + " seg=" + std::to_string(seg) +
+               " K=" + std::to_string(K) + " acc=" + std::to_string(accumulate) + " A=" + layout_name(la));
+  std::mt19937 rng(static_cast<uint32_t>(M * 7 + N * 3 + K));
+  Mat<T> A(M, K, la), B(K, N, Layout::Row);
+  fill_random(A, rng);
+  fill_random(B, rng);
+  const T sentinel = T(12345);
+  std::vector<T> C(static_cast<size_t>(images * seg_stride), sentinel);
+  auto at = [&](int64_t i, int64_t j) -> T& { return C[static_cast<size_t>((j / seg) * seg_stride + j % seg + i * rsc)]; };
+  std::vector<double> c0(static_cast<size_t>(M * N), 0.0);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      at(i, j) = accumulate ? static_cast<T>(0.5 - 0.01 * static_cast<double>((i + j) % 13))
+                            : std::numeric_limits<T>::quiet_NaN();
+      if (accumulate) c0[i * N + j] = at(i, j);
+    }
+  const StoredB<T> src{&B, K, N};
+  gemm_implicit(M, N, K, A.data(), A.rs, A.cs, ember::cpu::ImplicitB<T>{pack_stored<T>, &src}, C.data(), rsc, seg,
+                seg_stride, accumulate);
+  const double eps = std::numeric_limits<T>::epsilon();
+  int64_t bad = 0;
+  std::vector<bool> is_elem(C.size(), false);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double mag;
+      const double ref = reference(A, B, i, j, K, c0[i * N + j], mag);
+      is_elem[&at(i, j) - C.data()] = true;
+      const double got = at(i, j), tol = 2.0 * eps * static_cast<double>(K + 2) * mag + 1e-300;
+      if (!(std::fabs(got - ref) <= tol) && ++bad <= 5)
+        ADD_FAILURE() << "C(" << i << "," << j << ") = " << got << ", expected " << ref;
+    }
+  EXPECT_EQ(bad, 0);
+  for (size_t e = 0; e < C.size(); ++e)
+    if (!is_elem[e]) ASSERT_EQ(C[e], sentinel) << "wrote outside C at index " << e;
+}
+
+TYPED_TEST(GemmTest, ImplicitBSegmentedC) {
+  for_each_kernel([] {
+    // Panels inside one segment and across segment boundaries (segments of
+    // 100, 25, 3 and 1 columns), ragged M and K, several K slices (K = 700),
+    // several column blocks, accumulation, and A transposed.
+    for (bool acc : {false, true}) {
+      check_implicit_case<TypeParam>(16, 6, 100, 150, acc, Layout::Row);
+      check_implicit_case<TypeParam>(7, 5, 25, 33, acc, Layout::Col);
+      check_implicit_case<TypeParam>(13, 11, 3, 700, acc, Layout::Row);
+      check_implicit_case<TypeParam>(1, 40, 1, 9, acc, Layout::Strided);
+      check_implicit_case<TypeParam>(64, 1, 3136, 576, acc, Layout::Row);  // one 64-channel 56x56 image, threaded
+    }
+  });
+}
+
+TYPED_TEST(GemmTest, ImplicitBKZero) {
+  using T = TypeParam;
+  std::vector<T> C(2 * 3 * 4, std::numeric_limits<T>::quiet_NaN());
+  T dummy = T(1);
+  const ember::cpu::ImplicitB<T> never{nullptr, nullptr};  // K = 0: B is never asked for
+  gemm_implicit(3, 8, 0, &dummy, 1, 1, never, C.data(), 4, 4, 12, false);
+  for (T v : C) EXPECT_EQ(v, T(0));
 }
 
 TEST(GemmKernel, NameIsKnown) {

@@ -54,6 +54,12 @@ CONV2D_CASES = [
     ((2, 2, 6, 6), (4, 3, 3), dict(padding="same")),
     ((2, 2, 6, 6), (4, 4, 2), dict(padding="same", dilation=(1, 2))),  # even kernel: asymmetric
     ((2, 2, 6, 6), (4, 3, 3), dict(padding="valid")),
+    # The implicit GEMM's K slices (K = 288) and column blocks, one image
+    # split across threads, and a padding too large for the input gradient
+    # to be a convolution (the col2im path).
+    ((2, 32, 20, 20), (24, 3, 3), dict(padding=1)),
+    ((1, 16, 33, 17), (20, 3, 3), dict(padding=2, dilation=2)),
+    ((2, 3, 5, 5), (4, 3, 3), dict(padding=3)),
 ]
 
 
@@ -92,23 +98,28 @@ def test_conv2d_gradcheck_float64():
         lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(1, 2), dilation=(2, 1), groups=2), (x, w, b))
 
 
-def test_conv2d_batch_sizes_give_thread_independent_weight_grads():
-    # The weight gradient sums the batch in chunks fixed by the batch size:
-    # the same value whatever the thread count.
-    x = ember.randn(13, 3, 12, 12)
-    w = ember.randn(8, 3, 3, 3, requires_grad=True)
+@pytest.mark.parametrize("batch", [13, 1])
+def test_conv2d_values_do_not_depend_on_the_thread_count(batch):
+    # The weight gradient sums the batch in chunks fixed by the batch size,
+    # and the forward's and input gradient's GEMMs sum K in slices fixed by
+    # the sizes (threads split images, or one image's column blocks): the
+    # same values whatever the thread count.
+    x = ember.randn(batch, 24, 20, 20, requires_grad=True)
+    w = ember.randn(16, 24, 3, 3, requires_grad=True)
     results = []
     configured = ember.get_num_threads()
     try:
         for threads in (1, 2, 3):
             ember.set_num_threads(threads)
-            w.grad = None
-            F.conv2d(x, w, padding=1).square().sum().backward()
-            results.append(w.grad.numpy().copy())
+            x.grad = w.grad = None
+            y = F.conv2d(x, w, padding=1)
+            y.square().sum().backward()
+            results.append([y.detach().numpy().copy(), x.grad.numpy().copy(), w.grad.numpy().copy()])
     finally:
         ember.set_num_threads(configured)
     for r in results[1:]:
-        np.testing.assert_array_equal(results[0], r)
+        for a, b in zip(results[0], r):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
