@@ -29,6 +29,7 @@
 
 #include "../error.h"
 #include "gemm.h"
+#include "gemm_rows.h"
 #include "kernels.h"
 #include "parallel.h"
 
@@ -39,6 +40,13 @@ namespace {
 // Input channels per group from which the input gradient is computed as a
 // convolution (ConvGeometry::input_grad_is_convolution).
 constexpr int64_t kMinChannelsForImplicitGrad = 16;
+
+// Output channels per group below which the weight gradient's product
+// (Cog x K outputs, each a sum over the batch's output positions) takes
+// gemm_rows, which reads grad_out's rows and the columns as they lie,
+// rather than the GEMM, which packs a transposed copy of all the columns
+// for a few output tiles.
+constexpr int64_t kMinChannelsForPackedWeightGrad = 32;
 
 struct ConvGeometry {
   int64_t N, Ci, H, W, Co, kh, kw, Ho, Wo;
@@ -91,6 +99,20 @@ inline void valid_columns(const ConvGeometry& g, int64_t j, int64_t& lo, int64_t
   lo = std::min(lo, g.Wo), hi = std::min(std::max(hi, lo), g.Wo);
 }
 
+// n elements from src to dst, for the short runs that lowering copies (an
+// output row: 10 floats in LeNet's second layer). Fixed-size pieces become
+// a few vector moves, where a memcpy call per run was most of the time.
+template <class T>
+inline void copy_run(T* dst, const T* src, int64_t n) {
+  auto* d = reinterpret_cast<unsigned char*>(dst);
+  auto* s = reinterpret_cast<const unsigned char*>(src);
+  size_t bytes = static_cast<size_t>(n) * sizeof(T);
+  for (; bytes >= 32; bytes -= 32, d += 32, s += 32) std::memcpy(d, s, 32);
+  if (bytes >= 16) std::memcpy(d, s, 16), d += 16, s += 16, bytes -= 16;
+  if (bytes >= 8) std::memcpy(d, s, 8), d += 8, s += 8, bytes -= 8;
+  if (bytes >= 4) std::memcpy(d, s, 4);
+}
+
 // cols[(c*kh + i)*kw + j][oh*Wo + ow] = img[c][oh*sh - ph + i*dh][ow*sw - pw + j*dw], 0 outside.
 // Rows of cols are ld apart (ld >= P: several images side by side).
 template <class T>
@@ -112,7 +134,7 @@ void im2col(const T* img, T* cols, int64_t ld, const ConvGeometry& g) {
           const T* src = img + (c * g.H + ih) * g.W + off;
           std::fill(dst, dst + lo, T(0));
           if (g.sw == 1) {
-            std::memcpy(dst + lo, src + lo, sizeof(T) * (hi - lo));
+            copy_run(dst + lo, src + lo, hi - lo);
           } else {
             for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g.sw];
           }
@@ -152,6 +174,15 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, i
 inline void gemm(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int64_t csa, const double* B,
                  int64_t rsb, int64_t csb, double* C, int64_t rsc, bool acc) {
   gemm_f64(M, N, K, A, rsa, csa, B, rsb, csb, C, rsc, 1, acc);
+}
+
+inline void gemm_rows(int64_t M, int64_t N, int64_t L, const float* A, int64_t lda, const float* B, int64_t ldb,
+                      float* C, int64_t ldc, bool acc) {
+  gemm_rows_f32(M, N, L, A, lda, B, ldb, C, ldc, acc);
+}
+inline void gemm_rows(int64_t M, int64_t N, int64_t L, const double* A, int64_t lda, const double* B, int64_t ldb,
+                      double* C, int64_t ldc, bool acc) {
+  gemm_rows_f64(M, N, L, A, lda, B, ldb, C, ldc, acc);
 }
 
 // Runs body(n, scratch) for every image n in [0, count): whole images per
@@ -250,7 +281,7 @@ void pack_columns(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t n
       const T* line = run.image + (c * g.H + ih) * g.W + off;  // line[ow * sw] is column ow
       std::fill(d, d + (a - run.ow0), T(0));
       if (g.sw == 1) {
-        std::memcpy(d + (a - run.ow0), line + a, sizeof(T) * (b - a));
+        copy_run(d + (a - run.ow0), line + a, b - a);
       } else {
         for (int64_t ow = a; ow < b; ++ow) d[ow - run.ow0] = line[ow * g.sw];
       }
@@ -408,7 +439,10 @@ void conv2d_backward_weight_typed(const Tensor& grad_weight, const Tensor& grad_
         for (int64_t i = 0; i < count; ++i)
           im2col(x + ((n0 + i) * g.Ci + grp * g.Cig) * g.H * g.W, cols + i * g.P, ld, g);
         gather_grad_rows(gy, rows, n0, count, grp, g);
-        gemm(g.Cog, g.K, ld, rows, ld, 1, cols, 1, ld, accg, g.K, n0 != begin);
+        if (g.Cog < kMinChannelsForPackedWeightGrad)
+          gemm_rows(g.Cog, g.K, ld, rows, ld, cols, ld, accg, g.K, n0 != begin);
+        else
+          gemm(g.Cog, g.K, ld, rows, ld, 1, cols, 1, ld, accg, g.K, n0 != begin);
       }
     }
   };

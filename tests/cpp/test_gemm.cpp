@@ -5,10 +5,11 @@
 // column-major (transposed) and generally strided operands, accumulate on and
 // off, both micro-kernels (AVX2 and the portable fallback), multi-block and
 // multi-threaded sizes, concurrent callers, and the implicit-B driver (B
-// packed block by block by the caller, C segmented across images).
+// packed block by block by the caller, C segmented across images), and
+// gemm_rows (A . B^T along contiguous rows).
 //
 // Built by CMake as `test_gemm` (links ember_core), or standalone:
-//   g++ -O2 -fopenmp -std=c++17 csrc/cpu/gemm.cpp tests/cpp/test_gemm.cpp
+//   g++ -O2 -fopenmp -std=c++17 csrc/cpu/gemm.cpp csrc/cpu/gemm_rows.cpp tests/cpp/test_gemm.cpp
 //       -lgtest -lgtest_main -pthread
 #include <gtest/gtest.h>
 
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "../../csrc/cpu/gemm.h"
+#include "../../csrc/cpu/gemm_rows.h"
 
 namespace {
 
@@ -405,6 +407,60 @@ TYPED_TEST(GemmTest, ImplicitBKZero) {
   const ember::cpu::ImplicitB<T> never{nullptr, nullptr};  // K = 0: B is never asked for
   gemm_implicit(3, 8, 0, &dummy, 1, 1, never, C.data(), 4, 4, 12, false);
   for (T v : C) EXPECT_EQ(v, T(0));
+}
+
+// gemm_rows: C (+)= A . B^T with both operands' rows along the reduction.
+template <class T>
+void check_rows_case(int64_t M, int64_t N, int64_t L, bool accumulate) {
+  SCOPED_TRACE("rows M=" + std::to_string(M) + " N=" + std::to_string(N) + " L=" + std::to_string(L) +
+               " acc=" + std::to_string(accumulate));
+  std::mt19937 rng(static_cast<uint32_t>(M * 5 + N * 11 + L));
+  Mat<T> A(M, L, Layout::PaddedRow), Bt(N, L, Layout::PaddedRow);
+  fill_random(A, rng);
+  fill_random(Bt, rng);
+  const int64_t ldc = N + 2;
+  const T sentinel = T(12345);
+  std::vector<T> C(static_cast<size_t>(M * ldc), sentinel);
+  std::vector<double> c0(static_cast<size_t>(M * N), 0.0);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      C[i * ldc + j] = accumulate ? static_cast<T>(0.25 * static_cast<double>((i * 3 + j) % 7) - 0.5)
+                                  : std::numeric_limits<T>::quiet_NaN();
+      c0[i * N + j] = accumulate ? static_cast<double>(C[i * ldc + j]) : 0.0;
+    }
+  if constexpr (sizeof(T) == 4)
+    ember::cpu::gemm_rows_f32(M, N, L, A.data(), A.rs, Bt.data(), Bt.rs, C.data(), ldc, accumulate);
+  else
+    ember::cpu::gemm_rows_f64(M, N, L, A.data(), A.rs, Bt.data(), Bt.rs, C.data(), ldc, accumulate);
+  const double eps = std::numeric_limits<T>::epsilon();
+  int64_t bad = 0;
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double ref = c0[i * N + j], mag = std::fabs(ref);
+      for (int64_t l = 0; l < L; ++l) {
+        const double prod = static_cast<double>(A.at(i, l)) * static_cast<double>(Bt.at(j, l));
+        ref += prod;
+        mag += std::fabs(prod);
+      }
+      const double got = C[i * ldc + j], tol = 2.0 * eps * static_cast<double>(L + 2) * mag + 1e-300;
+      if (!(std::fabs(got - ref) <= tol) && ++bad <= 5)
+        ADD_FAILURE() << "C(" << i << "," << j << ") = " << got << ", expected " << ref;
+    }
+    for (int64_t j = N; j < ldc; ++j) ASSERT_EQ(C[i * ldc + j], sentinel) << "wrote outside C";
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+TYPED_TEST(GemmTest, RowsProduct) {
+  for_each_kernel([] {
+    // Every tile shape (M, N mod 3 and 4), reductions shorter than a
+    // vector, with a tail, and long (a conv weight gradient's).
+    for (bool acc : {false, true})
+      for (int64_t M : {1, 2, 3, 16})
+        for (int64_t N : {1, 4, 7, 25})
+          for (int64_t L : {0, 3, 8, 13, 400}) check_rows_case<TypeParam>(M, N, L, acc);
+    check_rows_case<TypeParam>(6, 25, 3 * 784, false);  // LeNet's first layer, 3 images
+  });
 }
 
 TEST(GemmKernel, NameIsKnown) {
