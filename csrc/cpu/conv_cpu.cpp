@@ -224,12 +224,12 @@ int64_t group_scratch(const ConvGeometry& g, int64_t G) {
 }
 
 inline void gemm_implicit(int64_t M, int64_t N, int64_t K, const float* A, const ImplicitB<float>& B, float* C,
-                          int64_t rsc, int64_t seg, int64_t seg_stride, bool acc) {
-  gemm_implicit_b_f32(M, N, K, A, K, 1, B, C, rsc, seg, seg_stride, acc);
+                          int64_t rsc, int64_t seg, int64_t seg_stride, const float* bias) {
+  gemm_implicit_b_f32(M, N, K, A, K, 1, B, C, rsc, seg, seg_stride, false, bias);
 }
 inline void gemm_implicit(int64_t M, int64_t N, int64_t K, const double* A, const ImplicitB<double>& B, double* C,
-                          int64_t rsc, int64_t seg, int64_t seg_stride, bool acc) {
-  gemm_implicit_b_f64(M, N, K, A, K, 1, B, C, rsc, seg, seg_stride, acc);
+                          int64_t rsc, int64_t seg, int64_t seg_stride, const double* bias) {
+  gemm_implicit_b_f64(M, N, K, A, K, 1, B, C, rsc, seg, seg_stride, false, bias);
 }
 
 // The column matrix of `count` images side by side, never stored: the
@@ -307,16 +307,9 @@ void conv_implicit(const T* x, const T* w, const T* b, T* y, const ConvGeometry&
   for_each_image<T>(groups_of_images, g.macs(), 0, [&](int64_t gi, T*) {
     const int64_t n0 = gi * G, count = std::min(G, g.N - n0);
     for (int64_t grp = 0; grp < g.groups; ++grp) {
-      T* dst = y + (n0 * g.Co + grp * g.Cog) * g.P;
-      if (b)
-        for (int64_t i = 0; i < count; ++i)
-          for (int64_t co = 0; co < g.Cog; ++co) {
-            T* plane = dst + (i * g.Co + co) * g.P;
-            std::fill(plane, plane + g.P, b[grp * g.Cog + co]);
-          }
       const ColumnSource<T> src{x + (n0 * g.Ci + grp * g.Cig) * g.H * g.W, g.Ci * g.H * g.W, &g};
-      gemm_implicit(g.Cog, count * g.P, g.K, w + grp * g.Cog * g.K, ImplicitB<T>{pack_columns<T>, &src}, dst, g.P,
-                    g.P, g.Co * g.P, b != nullptr);
+      gemm_implicit(g.Cog, count * g.P, g.K, w + grp * g.Cog * g.K, ImplicitB<T>{pack_columns<T>, &src},
+                    y + (n0 * g.Co + grp * g.Cog) * g.P, g.P, g.P, g.Co * g.P, b ? b + grp * g.Cog : nullptr);
     }
   });
 }

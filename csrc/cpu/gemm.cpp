@@ -565,13 +565,16 @@ constexpr int64_t kImplicitBBlockBytes = 24 * 1024;  // half of a 48 KiB L1d, an
 
 template <class T>
 void gemm_implicit_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const ImplicitB<T>& B,
-                        T* C, int64_t rsc, int64_t seg, int64_t seg_stride, bool accumulate, const Config<T>& cfg) {
+                        T* C, int64_t rsc, int64_t seg, int64_t seg_stride, bool accumulate, const T* row_bias,
+                        const Config<T>& cfg) {
   if (M <= 0 || N <= 0) return;
   auto at = [&](int64_t i, int64_t j) { return C + (j / seg) * seg_stride + j % seg + i * rsc; };
   if (K <= 0) {
-    if (!accumulate)
-      for (int64_t i = 0; i < M; ++i)
-        for (int64_t j = 0; j < N; ++j) *at(i, j) = T(0);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        const T bias = row_bias ? row_bias[i] : T(0);
+        *at(i, j) = accumulate ? *at(i, j) + bias : bias;
+      }
     return;
   }
   const int MR = cfg.MR, NR = cfg.NR;
@@ -601,6 +604,7 @@ void gemm_implicit_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa
           for (int64_t p = 0; p < kc; ++p) std::fill(bblock + p * block_cols + from, bblock + p * block_cols + to, T(0));
         }
         const bool add = accumulate || s > 0;
+        const T* bias = s + 1 == slices ? row_bias : nullptr;  // with the last slice
         const T* ablock = apack + k0 * m_round;
         for (int64_t q = 0; q * NR < ncols; ++q) {
           const int64_t j = j0 + q * NR;
@@ -611,6 +615,11 @@ void gemm_implicit_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa
             for (int64_t ir = 0; ir < M; ir += MR) {
               const int mr = static_cast<int>(std::min<int64_t>(MR, M - ir));
               cfg.kern[mr - 1](kc, ablock + ir * kc, bp, block_cols, c + ir * rsc, rsc, 1, nr, add);
+              if (bias)
+                for (int i = 0; i < mr; ++i) {
+                  T* row = c + (ir + i) * rsc;
+                  for (int jj = 0; jj < nr; ++jj) row[jj] += bias[ir + i];
+                }
             }
             continue;
           }
@@ -620,7 +629,10 @@ void gemm_implicit_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa
             cfg.kern[mr - 1](kc, ablock + ir * kc, bp, block_cols, tile, NR, 1, nr, false);
             for (int jj = 0; jj < nr; ++jj) {
               T* c = at(ir, j + jj);
-              for (int i = 0; i < mr; ++i) c[i * rsc] = add ? c[i * rsc] + tile[i * NR + jj] : tile[i * NR + jj];
+              for (int i = 0; i < mr; ++i) {
+                const T v = bias ? tile[i * NR + jj] + bias[ir + i] : tile[i * NR + jj];
+                c[i * rsc] = add ? c[i * rsc] + v : v;
+              }
             }
           }
         }
@@ -654,14 +666,14 @@ void gemm_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int
 
 void gemm_implicit_b_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
                          const ImplicitB<float>& B, float* C, int64_t rsc, int64_t seg, int64_t seg_stride,
-                         bool accumulate) {
-  gemm_implicit_impl<float>(M, N, K, A, rsa, csa, B, C, rsc, seg, seg_stride, accumulate, config_f32());
+                         bool accumulate, const float* row_bias) {
+  gemm_implicit_impl<float>(M, N, K, A, rsa, csa, B, C, rsc, seg, seg_stride, accumulate, row_bias, config_f32());
 }
 
 void gemm_implicit_b_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int64_t csa,
                          const ImplicitB<double>& B, double* C, int64_t rsc, int64_t seg, int64_t seg_stride,
-                         bool accumulate) {
-  gemm_implicit_impl<double>(M, N, K, A, rsa, csa, B, C, rsc, seg, seg_stride, accumulate, config_f64());
+                         bool accumulate, const double* row_bias) {
+  gemm_implicit_impl<double>(M, N, K, A, rsa, csa, B, C, rsc, seg, seg_stride, accumulate, row_bias, config_f64());
 }
 
 const char* gemm_kernel_name() { return choose_kernel() == 2 ? "avx2" : "generic"; }

@@ -32,6 +32,9 @@ void gemm_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int
 // C is "segmented", so the columns can run across several images of an NCHW
 // tensor: column j lies at C + (j / seg) * seg_stride + j % seg, row i at
 // + i * rsc (seg = N, seg_stride = 0 for a plain row-major matrix).
+// row_bias, when not null, is added to row i of the product before it is
+// stored (a convolution's bias, added while the tile is in registers'
+// reach instead of in a pass over the output).
 // Every element is summed over K in the same slices whatever the thread
 // count; threads split the column blocks unless already in a parallel region.
 constexpr int64_t kImplicitBlockCols = 64;
@@ -44,10 +47,10 @@ struct ImplicitB {
 
 void gemm_implicit_b_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
                          const ImplicitB<float>& B, float* C, int64_t rsc, int64_t seg, int64_t seg_stride,
-                         bool accumulate);
+                         bool accumulate, const float* row_bias = nullptr);
 void gemm_implicit_b_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int64_t csa,
                          const ImplicitB<double>& B, double* C, int64_t rsc, int64_t seg, int64_t seg_stride,
-                         bool accumulate);
+                         bool accumulate, const double* row_bias = nullptr);
 
 // Which micro-kernel is in use: "avx2" or "generic". The choice is made once
 // from the running CPU (EMBER_CPU_KERNELS=baseline forces generic), or from EMBER_GEMM_KERNEL=generic|avx2 in the

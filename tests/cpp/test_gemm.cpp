@@ -335,22 +335,24 @@ void pack_stored(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc
 
 void gemm_implicit(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
                    const ember::cpu::ImplicitB<float>& B, float* C, int64_t rsc, int64_t seg, int64_t stride,
-                   bool acc) {
-  ember::cpu::gemm_implicit_b_f32(M, N, K, A, rsa, csa, B, C, rsc, seg, stride, acc);
+                   bool acc, const float* bias = nullptr) {
+  ember::cpu::gemm_implicit_b_f32(M, N, K, A, rsa, csa, B, C, rsc, seg, stride, acc, bias);
 }
 void gemm_implicit(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int64_t csa,
                    const ember::cpu::ImplicitB<double>& B, double* C, int64_t rsc, int64_t seg, int64_t stride,
-                   bool acc) {
-  ember::cpu::gemm_implicit_b_f64(M, N, K, A, rsa, csa, B, C, rsc, seg, stride, acc);
+                   bool acc, const double* bias = nullptr) {
+  ember::cpu::gemm_implicit_b_f64(M, N, K, A, rsa, csa, B, C, rsc, seg, stride, acc, bias);
 }
 
 // C as `images` segments of seg columns each, every segment M rows of rsc
 // (>= seg) elements, segments seg_stride (>= M * rsc) apart; N = images * seg.
 template <class T>
-void check_implicit_case(int64_t M, int64_t images, int64_t seg, int64_t K, bool accumulate, Layout la) {
+void check_implicit_case(int64_t M, int64_t images, int64_t seg, int64_t K, bool accumulate, Layout la,
+                         bool with_bias = false) {
   const int64_t N = images * seg, rsc = seg + 3, seg_stride = M * rsc + 5;
   SCOPED_TRACE("M=" + std::to_string(M) + " images=" + std::to_string(images) + " seg=" + std::to_string(seg) +
-               " K=" + std::to_string(K) + " acc=" + std::to_string(accumulate) + " A=" + layout_name(la));
+               " K=" + std::to_string(K) + " acc=" + std::to_string(accumulate) + " A=" + layout_name(la) +
+               " bias=" + std::to_string(with_bias));
   std::mt19937 rng(static_cast<uint32_t>(M * 7 + N * 3 + K));
   Mat<T> A(M, K, la), B(K, N, Layout::Row);
   fill_random(A, rng);
@@ -365,9 +367,14 @@ void check_implicit_case(int64_t M, int64_t images, int64_t seg, int64_t K, bool
                             : std::numeric_limits<T>::quiet_NaN();
       if (accumulate) c0[i * N + j] = at(i, j);
     }
+  std::vector<T> bias(static_cast<size_t>(M));
+  for (int64_t i = 0; i < M; ++i) bias[i] = static_cast<T>(0.125 * static_cast<double>(i % 5) - 0.3);
+  if (with_bias)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) c0[i * N + j] += bias[i];
   const StoredB<T> src{&B, K, N};
   gemm_implicit(M, N, K, A.data(), A.rs, A.cs, ember::cpu::ImplicitB<T>{pack_stored<T>, &src}, C.data(), rsc, seg,
-                seg_stride, accumulate);
+                seg_stride, accumulate, with_bias ? bias.data() : nullptr);
   const double eps = std::numeric_limits<T>::epsilon();
   int64_t bad = 0;
   std::vector<bool> is_elem(C.size(), false);
@@ -390,12 +397,14 @@ TYPED_TEST(GemmTest, ImplicitBSegmentedC) {
     // Panels inside one segment and across segment boundaries (segments of
     // 100, 25, 3 and 1 columns), ragged M and K, several K slices (K = 700),
     // several column blocks, accumulation, and A transposed.
+    // A row bias with one K slice and with several, inside segments and across them.
     for (bool acc : {false, true}) {
       check_implicit_case<TypeParam>(16, 6, 100, 150, acc, Layout::Row);
-      check_implicit_case<TypeParam>(7, 5, 25, 33, acc, Layout::Col);
-      check_implicit_case<TypeParam>(13, 11, 3, 700, acc, Layout::Row);
+      check_implicit_case<TypeParam>(7, 5, 25, 33, acc, Layout::Col, true);
+      check_implicit_case<TypeParam>(13, 11, 3, 700, acc, Layout::Row, true);
       check_implicit_case<TypeParam>(1, 40, 1, 9, acc, Layout::Strided);
       check_implicit_case<TypeParam>(64, 1, 3136, 576, acc, Layout::Row);  // one 64-channel 56x56 image, threaded
+      check_implicit_case<TypeParam>(6, 3, 784, 25, acc, Layout::Row, true);  // LeNet's first layer
     }
   });
 }
@@ -407,6 +416,9 @@ TYPED_TEST(GemmTest, ImplicitBKZero) {
   const ember::cpu::ImplicitB<T> never{nullptr, nullptr};  // K = 0: B is never asked for
   gemm_implicit(3, 8, 0, &dummy, 1, 1, never, C.data(), 4, 4, 12, false);
   for (T v : C) EXPECT_EQ(v, T(0));
+  const T bias[3] = {T(1), T(2), T(3)};  // then the bias alone, added
+  gemm_implicit(3, 8, 0, &dummy, 1, 1, never, C.data(), 4, 4, 12, true, bias);
+  for (int64_t e = 0; e < 24; ++e) EXPECT_EQ(C[e], bias[e % 12 / 4]) << e;
 }
 
 // gemm_rows: C (+)= A . B^T with both operands' rows along the reduction.
