@@ -43,11 +43,14 @@ def _array(t):
 
 
 _OPS = {}
+_IN_PLACE = None
 
 
 def _mpi_op(op, dtype_name):
     if not _OPS:
+        global _IN_PLACE
         MPI = _mpi()
+        _IN_PLACE = MPI.IN_PLACE
         # AVG is SUM here; the front end divides afterwards.
         _OPS.update({(ReduceOp.SUM, False): MPI.SUM, (ReduceOp.AVG, False): MPI.SUM,
                      (ReduceOp.PRODUCT, False): MPI.PROD, (ReduceOp.MIN, False): MPI.MIN,
@@ -171,6 +174,31 @@ class MpiGroup(Group):
         arr, mop = _array(buf), _mpi_op(op, _name(buf))
         return self._work(lambda: self._comm.Allreduce(MPI.IN_PLACE, arr, mop))
 
+    def inline_ready(self):
+        """Whether a synchronous collective may run on the calling thread
+        now: nothing is queued on the communication thread ahead of it."""
+        return self._thread.idle()
+
+    def all_reduce_inline(self, buf, dtype, op, deadline, describe):
+        """all_reduce of a contiguous tensor run here and now, watched by
+        the watchdog: the blocking path without a Work (the front end's lean
+        path, where the Work and its hand-offs were most of ember's cost
+        over MPI for messages up to a few MB). False, having done nothing,
+        for a dtype MPI does not move as it is (the front end stages it)."""
+        ops = _OPS_BY_DTYPE.get(dtype)
+        if ops is None:
+            if not self.supports(dtype):
+                return False
+            name = str(dtype)[len("ember."):]
+            ops = _OPS_BY_DTYPE[dtype] = {o: _mpi_op(o, name) for o in ReduceOp}
+        watchdog = self._watchdog or self._watchdog_for(describe)
+        watchdog.watch(deadline, describe)
+        try:
+            self._comm.Allreduce(_IN_PLACE, buf.numpy(), ops[op])
+        finally:
+            watchdog.clear()
+        return True
+
     def broadcast(self, buf, src):
         arr = _array(buf)
         return self._work(lambda: self._comm.Bcast(arr, root=src))
@@ -234,6 +262,7 @@ def _expired(describe):
 
 _SUPPORTED = {}
 _NAMES = {}
+_OPS_BY_DTYPE = {}  # dtype -> {ReduceOp: MPI op}, for dtypes MPI moves natively (all_reduce_inline)
 
 
 def _name(t):
