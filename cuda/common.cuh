@@ -46,7 +46,8 @@ struct DeviceGuard {
   DeviceGuard& operator=(const DeviceGuard&) = delete;
 };
 
-int sm_count();  // of the current device, cached
+int sm_count();                  // of the current device, cached
+int compute_capability_major();  // of the current device, cached (8 for sm_80, 9 for sm_90)
 
 // Scratch memory from the caching allocator, freed (stream-ordered) at scope end.
 struct Workspace {

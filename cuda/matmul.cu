@@ -13,25 +13,21 @@
 //             copied in 16-byte chunks (row- or column-major): cp.async,
 //             three stages deep. Otherwise wmma_gemm_kernel, which loads each
 //             tile synchronously.
+//             With ember.set_float32_matmul_precision('high') on sm_80 and
+//             later: the TF32 tensor-core kernel of matmul_tf32.cu instead.
 //   others    tiled_gemm_kernel: a plain 16x16 shared-memory tiling (float64
 //             and integers; accumulates in double / int64).
 // Every kernel handles ragged edges with bounds checks, so odd sizes work.
 #include <mma.h>
 
+#include "csrc/math_mode.h"
 #include "cuda/common.cuh"
+#include "cuda/gemm_args.h"
 #include "cuda/gemm_tile.cuh"
 #include "cuda/kernels.h"
 
 namespace ember {
 namespace cuda {
-
-struct GemmArgs {
-  int64_t M, N, K;
-  int64_t a_bs, a_rs, a_cs;  // batch, row (m), col (k) strides of a
-  int64_t b_bs, b_rs, b_cs;  // batch, row (k), col (n) strides of b
-  int64_t o_bs, o_rs, o_cs;
-  bool accumulate;
-};
 
 // ---------------- float32: register-blocked SGEMM ----------------
 
@@ -537,6 +533,11 @@ void matmul_cuda(const Tensor& out, const Tensor& a, const Tensor& b, bool accum
       const float* pa = data_ptr<float>(a);
       const float* pb = data_ptr<float>(b);
       float* pc = data_ptr<float>(out);
+      if (float32_matmul_allows_tf32() && compute_capability_major() >= 8) {
+        launch_in_chunks(g, batch, 128, pa, pb, pc, [](const GemmArgs& gc, int64_t nz, const float* x, const float* y,
+                                                         float* z) { matmul_tf32(gc, nz, x, y, z); });
+        break;
+      }
       const int64_t big_tiles = ceil_div(g.M, 128) * ceil_div(g.N, 128) * batch;
       // K steps of 16 for the large tiles' float4 path (4096-8192²: 0.79 ->
       // 0.84 of cuBLAS on an H100); the small tiles lost with 16 and keep 8.

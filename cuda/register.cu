@@ -41,13 +41,25 @@ DeviceGuard::~DeviceGuard() {
   if (cudaGetDevice(&cur) == cudaSuccess && cur != prev) cudaSetDevice(prev);
 }
 
-int sm_count() {
-  static int counts[64] = {};
+namespace {
+// An attribute of the current device, read once per device (cache: 64 devices, zero = not yet read).
+int cached_attribute(int (&cache)[64], cudaDeviceAttr attr) {
   int dev = 0;
   EMBER_CUDA_CHECK(cudaGetDevice(&dev));
   if (dev < 0 || dev >= 64) dev = 0;
-  if (!counts[dev]) EMBER_CUDA_CHECK(cudaDeviceGetAttribute(&counts[dev], cudaDevAttrMultiProcessorCount, dev));
-  return counts[dev];
+  if (!cache[dev]) EMBER_CUDA_CHECK(cudaDeviceGetAttribute(&cache[dev], attr, dev));
+  return cache[dev];
+}
+}  // namespace
+
+int sm_count() {
+  static int counts[64] = {};
+  return cached_attribute(counts, cudaDevAttrMultiProcessorCount);
+}
+
+int compute_capability_major() {
+  static int majors[64] = {};
+  return cached_attribute(majors, cudaDevAttrComputeCapabilityMajor);
 }
 
 namespace {

@@ -3,6 +3,7 @@
 #include "convert.h"
 #include "csrc/autograd/node.h"
 #include "csrc/error.h"
+#include "csrc/math_mode.h"
 #include "gil.h"
 
 namespace ember::bind {
@@ -87,6 +88,20 @@ void bind_ops(py::module_& m) {
   m.def("set_num_threads", [](int n) { set_num_threads(n); });
   m.def("_empty_cpu_cache", [] { empty_cpu_cache(); });
   m.def("get_num_threads", []() { return get_num_threads(); });
+  // ember.set_float32_matmul_precision (ember/_math_mode.py) checks the type first.
+  m.def("_set_float32_matmul_precision", [](const std::string& p) {
+    if (p == "highest") set_float32_matmul_precision(Float32MatmulPrecision::Highest);
+    else if (p == "high") set_float32_matmul_precision(Float32MatmulPrecision::High);
+    else if (p == "medium") set_float32_matmul_precision(Float32MatmulPrecision::Medium);
+    else throw ValueError(str("set_float32_matmul_precision: '", p, "' is not one of 'highest', 'high' or 'medium'"));
+  });
+  m.def("_get_float32_matmul_precision", [] {
+    switch (float32_matmul_precision()) {
+      case Float32MatmulPrecision::High: return "high";
+      case Float32MatmulPrecision::Medium: return "medium";
+      default: return "highest";
+    }
+  });
   m.def("tensor", [](py::handle data, py::handle dtype, py::handle dev) {
     return tensor_from_data(data, as_optional_dtype(dtype), as_device(dev));
   });

@@ -48,6 +48,7 @@ from ._functions import (  # noqa: E402,F401
     randint, randn, randn_like, randperm, round, stack, std, sum, tensor, var, where, zeros, zeros_like)
 from ._functions import get_default_device, get_default_dtype, set_default_device, set_default_dtype  # noqa: E402,F401,I001
 from ._tensor_str import set_printoptions  # noqa: E402,F401
+from ._math_mode import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 from . import autograd  # noqa: E402
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402,F401
 from . import distributions, return_types  # noqa: E402,F401

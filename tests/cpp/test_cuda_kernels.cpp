@@ -13,6 +13,7 @@
 
 #include "csrc/backend.h"
 #include "csrc/error.h"
+#include "csrc/math_mode.h"
 #include "csrc/philox.h"
 #include "csrc/tensor.h"
 #include "cuda/cuda_api.h"
@@ -298,6 +299,35 @@ TEST(CudaKernels, MatmulShapesLayoutsDtypes) {
       }
     }
   }
+}
+
+TEST(CudaKernels, MatmulFloat32InTf32) {
+  // set_float32_matmul_precision("high"): the TF32 tensor-core kernel
+  // (matmul_tf32.cu) on sm_80 and later, against the CPU's float32 product,
+  // within TF32's input rounding (2^-11 relative per input); every layout,
+  // odd sizes, batches and accumulation.
+  REQUIRE_GPU();
+  std::mt19937 rng(12);
+  set_float32_matmul_precision(Float32MatmulPrecision::High);
+  struct Case {
+    int64_t B, M, K, N;
+  };
+  const Case cases[] = {{1, 1, 1, 1}, {1, 17, 33, 65}, {3, 130, 257, 129}, {2, 256, 104, 392}};
+  for (const Case& c : cases)
+    for (int layout = 0; layout < 3; ++layout)
+      for (bool acc : {false, true}) {
+        Pair a = layout == 2 ? view(transposed({1, c.M, c.K}, DType::Float32, rng), {c.B, c.M, c.K}, {0, 1, c.M}, 0)
+                             : random_pair({c.B, c.M, c.K}, DType::Float32, rng);
+        Pair b = layout == 1 ? transposed({c.B, c.K, c.N}, DType::Float32, rng)
+                             : random_pair({c.B, c.K, c.N}, DType::Float32, rng);
+        Pair out = random_pair({c.B, c.M, c.N}, DType::Float32, rng);
+        cpu_ref({out.cpu, a.cpu, b.cpu}, 1, [&](const auto& t) { backend(kCpu).matmul(t[0], t[1], t[2], acc); });
+        backend(kGpu).matmul(out.gpu, a.gpu, b.gpu, acc);
+        expect_close(out, 2e-3, "tf32 matmul M" + std::to_string(c.M) + " K" + std::to_string(c.K) + " layout " +
+                                    std::to_string(layout) + (acc ? " acc" : ""),
+                     2e-3 * std::sqrt(double(c.K)) * 2);
+      }
+  set_float32_matmul_precision(Float32MatmulPrecision::Highest);
 }
 
 TEST(CudaKernels, MatmulBeyondGridLimits) {
