@@ -37,10 +37,6 @@ namespace ember::cpu {
 
 namespace {
 
-// Input channels per group from which the input gradient is computed as a
-// convolution (ConvGeometry::input_grad_is_convolution).
-constexpr int64_t kMinChannelsForImplicitGrad = 16;
-
 // Output channels per group below which the weight gradient's product
 // (Cog x K outputs, each a sum over the batch's output positions) takes
 // gemm_rows, which reads grad_out's rows and the columns as they lie,
@@ -72,13 +68,13 @@ struct ConvGeometry {
   // padded by dilation*(k-1) - padding, with the weight flipped in both
   // spatial axes and its two channel axes swapped (transposed_weight).
   // Only when that padding is not negative (padding <= dilation*(k-1)), and
-  // only worth it with enough input channels: that convolution's GEMM has
-  // Cig rows, and each column element it packs serves every row. LeNet's
-  // second layer (6 input channels, grad_out padded by 4 on every side)
-  // measured 7.8-11.5 ms this way against 1.2-3.7 ms through col2im; the
-  // 64-channel 3x3 layer gains.
+  // only when the output is not much smaller than the input: that
+  // convolution does H*W/(Ho*Wo) times the multiply-adds of the gradient
+  // (the rest multiply the zero padding of grad_out): 1.07 for a padded
+  // 3x3 layer on 56x56, 1.96 for LeNet's second layer (14x14 -> 10x10),
+  // which measured no faster than col2im that way.
   bool input_grad_is_convolution() const {
-    return sh == 1 && sw == 1 && ph <= dh * (kh - 1) && pw <= dw * (kw - 1) && Cig >= kMinChannelsForImplicitGrad;
+    return sh == 1 && sw == 1 && ph <= dh * (kh - 1) && pw <= dw * (kw - 1) && H * W * 4 <= Ho * Wo * 5;
   }
   ConvGeometry input_grad_as_convolution() const {
     Conv2dParams q;
@@ -314,16 +310,75 @@ void conv_implicit(const T* x, const T* w, const T* b, T* y, const ConvGeometry&
   });
 }
 
+inline void gemm_indexed(int64_t M, int64_t N, int64_t K, const float* A, const float* base, const int32_t* offs,
+                         float* C, int64_t rsc) {
+  gemm_indexed_b_f32(M, N, K, A, K, 1, base, offs, C, rsc);
+}
+inline void gemm_indexed(int64_t M, int64_t N, int64_t K, const double* A, const double* base, const int32_t* offs,
+                         double* C, int64_t rsc) {
+  gemm_indexed_b_f64(M, N, K, A, K, 1, base, offs, C, rsc);
+}
+
+// The direct path, for stride 1 and few output channels (LeNet's 1->6 and
+// 6->16 layers, and their input gradients with 6 and 1 channels), where
+// every column element the implicit GEMM packs serves only a handful of
+// rows and the packing, not the arithmetic, set the time. Each image is
+// copied once into a zero-padded plane per channel (Hp x Wp); the output
+// positions are numbered in that plane's own row layout, q = oh * Wp + ow,
+// so that the column matrix's row k = (c, i, j) is the padded image itself
+// from c * Hp * Wp + i * dh * Wp + j * dw on: gemm_indexed_b reads it where
+// it lies and nothing is packed. The Wp - Wo columns past each output row
+// are computed and dropped (LeNet: 32 computed for 28, 14 for 10).
+struct DirectLayout {
+  int64_t Hp, Wp, plane, cols, slack;
+  explicit DirectLayout(const ConvGeometry& g)
+      : Hp(g.H + 2 * g.ph), Wp(g.W + 2 * g.pw), plane(Hp * Wp), cols(g.Ho * Wp),
+        // Reads run past the last plane: the last row's shifted window
+        // ((kw-1)*dw) and the kernel's whole-vector loads.
+        slack((g.kw - 1) * g.dw + gemm_indexed_b_overread()) {}
+  int64_t image_elems(const ConvGeometry& g) const { return g.Cig * plane + slack; }
+};
+
+constexpr int64_t kMaxChannelsForDirect = 32;
+
+bool direct_fits(const ConvGeometry& g) {
+  if (g.sh != 1 || g.sw != 1 || g.Cog > kMaxChannelsForDirect) return false;
+  const DirectLayout d(g);
+  return d.image_elems(g) < (int64_t(1) << 31);  // offsets are int32
+}
+
 template <class T>
-void conv2d_typed(const Tensor& out, const Tensor& in, const Tensor& weight, const Tensor& bias,
-                  const Conv2dParams& p) {
-  const ConvGeometry g(in, weight, out, p);
-  const T* x = in->data<T>();
-  const T* w = weight->data<T>();
-  const T* b = bias ? bias->data<T>() : nullptr;
-  T* y = out->data<T>();
-  if (!g.pointwise) return conv_implicit(x, w, b, y, g);
-  // 1x1, stride 1, no padding: the image is the column matrix, the output the product.
+void conv_direct(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
+  const DirectLayout d(g);
+  std::vector<int32_t> offs(static_cast<size_t>(g.K));
+  for (int64_t c = 0, k = 0; c < g.Cig; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) offs[k++] = static_cast<int32_t>(c * d.plane + i * g.dh * d.Wp + j * g.dw);
+  const int64_t scratch = d.image_elems(g) + g.Cog * d.cols;
+  for_each_image<T>(g.N, g.macs(), scratch, [&](int64_t n, T* buf) {
+    T* padded = buf;
+    T* product = buf + d.image_elems(g);
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      const T* img = x + (n * g.Ci + grp * g.Cig) * g.H * g.W;
+      std::fill(padded, padded + d.image_elems(g), T(0));
+      for (int64_t c = 0; c < g.Cig; ++c)
+        for (int64_t h = 0; h < g.H; ++h)
+          copy_run(padded + c * d.plane + (h + g.ph) * d.Wp + g.pw, img + (c * g.H + h) * g.W, g.W);
+      gemm_indexed(g.Cog, d.cols, g.K, w + grp * g.Cog * g.K, padded, offs.data(), product, d.cols);
+      for (int64_t co = 0; co < g.Cog; ++co) {
+        const T bias = b ? b[grp * g.Cog + co] : T(0);
+        T* dst = y + (n * g.Co + grp * g.Cog + co) * g.P;
+        const T* src = product + co * d.cols;
+        for (int64_t oh = 0; oh < g.Ho; ++oh)
+          for (int64_t ow = 0; ow < g.Wo; ++ow) dst[oh * g.Wo + ow] = src[oh * d.Wp + ow] + bias;
+      }
+    }
+  });
+}
+
+// 1x1, stride 1, no padding: the image is the column matrix, the output the product.
+template <class T>
+void conv_pointwise(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
   for_each_image<T>(g.N, g.macs(), 0, [&](int64_t n, T*) {
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       T* dst = y + (n * g.Co + grp * g.Cog) * g.P;
@@ -333,6 +388,21 @@ void conv2d_typed(const Tensor& out, const Tensor& in, const Tensor& weight, con
            g.P, b != nullptr);
     }
   });
+}
+
+// y = conv(x, w) (+ b), by the path that suits the shape.
+template <class T>
+void conv_forward(const T* x, const T* w, const T* b, T* y, const ConvGeometry& g) {
+  if (g.pointwise) return conv_pointwise(x, w, b, y, g);
+  if (direct_fits(g)) return conv_direct(x, w, b, y, g);
+  conv_implicit(x, w, b, y, g);
+}
+
+template <class T>
+void conv2d_typed(const Tensor& out, const Tensor& in, const Tensor& weight, const Tensor& bias,
+                  const Conv2dParams& p) {
+  const ConvGeometry g(in, weight, out, p);
+  conv_forward(in->data<T>(), weight->data<T>(), bias ? bias->data<T>() : nullptr, out->data<T>(), g);
 }
 
 // grad_out[n0 .. n0+count, grp's channels] side by side: [Cog, count * P].
@@ -370,7 +440,7 @@ void conv2d_backward_input_typed(const Tensor& grad_in, const Tensor& grad_out, 
   T* gx = grad_in->data<T>();
   if (!g.pointwise && g.input_grad_is_convolution()) {
     const std::vector<T> wt = transposed_weight(w, g);
-    return conv_implicit(gy, wt.data(), static_cast<const T*>(nullptr), gx, g.input_grad_as_convolution());
+    return conv_forward(gy, wt.data(), static_cast<const T*>(nullptr), gx, g.input_grad_as_convolution());
   }
   const int64_t G = images_per_group(g, sizeof(T)), groups_of_images = (g.N + G - 1) / G;
   for_each_image<T>(groups_of_images, g.macs(), group_scratch(g, G), [&](int64_t gi, T* scratch) {

@@ -142,18 +142,23 @@ struct Config {
   MicroKernel<T> kern[8];  // kern[mr - 1] computes an mr-row tile
   // Blocking for the column-split schedule of large products (gemm_impl).
   int64_t split_MC, split_KC;
+  IndexedMicroKernel<T> kern_indexed[8];  // the same tiles, B rows from an offset table
 };
 
 const Config<float> kGenericF32 = {
     4, 8, 128, 256, 4096,
     {kernel_generic<float, 4, 8, 1>, kernel_generic<float, 4, 8, 2>,
      kernel_generic<float, 4, 8, 3>, kernel_generic<float, 4, 8, 4>},
-    128, 256};
+    128, 256,
+    {kernel_generic_indexed<float, 4, 8, 1>, kernel_generic_indexed<float, 4, 8, 2>,
+     kernel_generic_indexed<float, 4, 8, 3>, kernel_generic_indexed<float, 4, 8, 4>}};
 const Config<double> kGenericF64 = {
     4, 4, 128, 256, 2048,
     {kernel_generic<double, 4, 4, 1>, kernel_generic<double, 4, 4, 2>,
      kernel_generic<double, 4, 4, 3>, kernel_generic<double, 4, 4, 4>},
-    128, 256};
+    128, 256,
+    {kernel_generic_indexed<double, 4, 4, 1>, kernel_generic_indexed<double, 4, 4, 2>,
+     kernel_generic_indexed<double, 4, 4, 3>, kernel_generic_indexed<double, 4, 4, 4>}};
 
 #if EMBER_GEMM_X86
 const Config<float> kAvx2F32 = {6,
@@ -164,7 +169,9 @@ const Config<float> kAvx2F32 = {6,
                                 {kernel_f32_avx2<1>, kernel_f32_avx2<2>, kernel_f32_avx2<3>,
                                  kernel_f32_avx2<4>, kernel_f32_avx2<5>, kernel_f32_avx2<6>},
                                 96,
-                                512};
+                                512,
+                                {kernel_f32_avx2_indexed<1>, kernel_f32_avx2_indexed<2>, kernel_f32_avx2_indexed<3>,
+                                 kernel_f32_avx2_indexed<4>, kernel_f32_avx2_indexed<5>, kernel_f32_avx2_indexed<6>}};
 const Config<double> kAvx2F64 = {6,
                                  8,
                                  96,
@@ -173,7 +180,9 @@ const Config<double> kAvx2F64 = {6,
                                  {kernel_f64_avx2<1>, kernel_f64_avx2<2>, kernel_f64_avx2<3>,
                                   kernel_f64_avx2<4>, kernel_f64_avx2<5>, kernel_f64_avx2<6>},
                                  96,
-                                 256};
+                                 256,
+                                 {kernel_f64_avx2_indexed<1>, kernel_f64_avx2_indexed<2>, kernel_f64_avx2_indexed<3>,
+                                  kernel_f64_avx2_indexed<4>, kernel_f64_avx2_indexed<5>, kernel_f64_avx2_indexed<6>}};
 #endif
 
 // 0 = not yet chosen, 1 = generic, 2 = avx2.
@@ -650,6 +659,43 @@ void gemm_implicit_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa
 #endif
 }
 
+// ---------------------------------------------------------------------------
+// Indexed-B driver (gemm.h): no B packing at all. A is packed once (all of
+// M and K); each NR-column panel of C takes its MR-row tiles over the whole
+// of K in one pass, the kernel reading B's rows where they lie.
+
+template <class T>
+void gemm_indexed_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* base,
+                       const int32_t* offs, T* C, int64_t rsc, const Config<T>& cfg) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    for (int64_t i = 0; i < M; ++i) std::fill(C + i * rsc, C + i * rsc + N, T(0));
+    return;
+  }
+  const int MR = cfg.MR, NR = cfg.NR;
+  T* apack = static_cast<T*>(tl_pack_buffer.get(static_cast<size_t>(round_up(M, MR) * K) * sizeof(T)));
+  pack_a_block(apack, A, rsa, csa, M, K, MR);
+  const int64_t panels = ceil_div(N, int64_t(NR));
+  auto run_panels = [&](int tid, int nt) {
+    for (int64_t q = panels * tid / nt; q < panels * (tid + 1) / nt; ++q) {
+      const int nr = static_cast<int>(std::min<int64_t>(NR, N - q * NR));
+      for (int64_t ir = 0; ir < M; ir += MR) {
+        const int mr = static_cast<int>(std::min<int64_t>(MR, M - ir));
+        cfg.kern_indexed[mr - 1](K, apack + ir * K, base + q * NR, offs, C + ir * rsc + q * NR, rsc, 1, nr, false);
+      }
+    }
+  };
+  const int nt = static_cast<int>(std::min<int64_t>(choose_threads(M, N, K), panels));
+  if (nt <= 1) {
+    run_panels(0, 1);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(nt)
+  run_panels(omp_get_thread_num(), omp_get_num_threads());
+#endif
+}
+
 }  // namespace
 
 void gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa,
@@ -675,6 +721,18 @@ void gemm_implicit_b_f64(int64_t M, int64_t N, int64_t K, const double* A, int64
                          bool accumulate, const double* row_bias) {
   gemm_implicit_impl<double>(M, N, K, A, rsa, csa, B, C, rsc, seg, seg_stride, accumulate, row_bias, config_f64());
 }
+
+void gemm_indexed_b_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa, const float* base,
+                        const int32_t* offs, float* C, int64_t rsc) {
+  gemm_indexed_impl<float>(M, N, K, A, rsa, csa, base, offs, C, rsc, config_f32());
+}
+
+void gemm_indexed_b_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int64_t csa,
+                        const double* base, const int32_t* offs, double* C, int64_t rsc) {
+  gemm_indexed_impl<double>(M, N, K, A, rsa, csa, base, offs, C, rsc, config_f64());
+}
+
+int64_t gemm_indexed_b_overread() { return 16; }
 
 const char* gemm_kernel_name() { return choose_kernel() == 2 ? "avx2" : "generic"; }
 

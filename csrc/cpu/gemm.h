@@ -52,6 +52,18 @@ void gemm_implicit_b_f64(int64_t M, int64_t N, int64_t K, const double* A, int64
                          const ImplicitB<double>& B, double* C, int64_t rsc, int64_t seg, int64_t seg_stride,
                          bool accumulate, const double* row_bias = nullptr);
 
+// Indexed GEMM: C = A[M,K] @ B[K,N] where B's row k is N contiguous
+// elements at base + offs[k] (a stride-1 convolution: each row a shifted
+// window of one zero-padded image, so nothing is packed). Overwrites C
+// (rows rsc apart, unit column stride). The kernel loads whole vectors, so
+// up to gemm_indexed_b_overread() elements past the end of any row may be
+// read (never used): the caller's buffer must have them.
+void gemm_indexed_b_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa, const float* base,
+                        const int32_t* offs, float* C, int64_t rsc);
+void gemm_indexed_b_f64(int64_t M, int64_t N, int64_t K, const double* A, int64_t rsa, int64_t csa,
+                        const double* base, const int32_t* offs, double* C, int64_t rsc);
+int64_t gemm_indexed_b_overread();
+
 // Which micro-kernel is in use: "avx2" or "generic". The choice is made once
 // from the running CPU (EMBER_CPU_KERNELS=baseline forces generic), or from EMBER_GEMM_KERNEL=generic|avx2 in the
 // environment (for testing the fallback on an AVX2 machine).

@@ -24,6 +24,27 @@ namespace ember::cpu {
 template <class T>
 using MicroKernel = void (*)(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t rsc,
                              int64_t csc, int nr, bool add);
+// The same tile with B's rows given by an offset table instead of a stride:
+// row p at base + offs[p] (a convolution's shifted image rows, read where
+// they lie: see gemm_indexed_b in gemm.h).
+template <class T>
+using IndexedMicroKernel = void (*)(int64_t kc, const T* a, const T* base, const int32_t* offs, T* c,
+                                    int64_t rsc, int64_t csc, int nr, bool add);
+
+// Where B's row p starts, for the kernel bodies below (templates on it, so
+// each kind of B compiles to its own straight-line loop).
+template <class T>
+struct StridedRows {
+  const T* b;
+  int64_t ldb;
+  const T* operator()(int64_t p) const { return b + p * ldb; }
+};
+template <class T>
+struct IndexedRows {
+  const T* base;
+  const int32_t* offs;
+  const T* operator()(int64_t p) const { return base + offs[p]; }
+};
 
 // Writes a finished tile held in tmp[MROWS][NR] to C. Used for edge tiles and
 // non-unit column strides, where vector stores would overrun or mis-stride.
@@ -43,14 +64,13 @@ inline void store_tile_scalar(const T* tmp, int mrows, int nr, T* c, int64_t rsc
 
 // Portable kernel: small enough (MR*NR accumulators) for SSE2's 16 registers
 // after auto-vectorisation; only used on CPUs without AVX2+FMA.
-template <class T, int MR, int NR, int MROWS>
-void kernel_generic(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t rsc,
-                    int64_t csc, int nr, bool add) {
+template <class T, int MR, int NR, int MROWS, class Rows>
+void kernel_generic_rows(int64_t kc, const T* a, Rows rows, T* c, int64_t rsc, int64_t csc, int nr, bool add) {
   // Fully unrolled with constant indices so the accumulators live in
   // registers; `out` is the only array whose address escapes.
   T acc[MROWS][NR] = {};
   for (int64_t p = 0; p < kc; ++p) {
-    const T* bp = b + p * ldb;
+    const T* bp = rows(p);
     const T* ap = a + p * MR;
 #pragma GCC unroll 8
     for (int i = 0; i < MROWS; ++i) {
@@ -66,17 +86,26 @@ void kernel_generic(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64
     for (int j = 0; j < NR; ++j) out[i * NR + j] = acc[i][j];
   store_tile_scalar<T, NR>(out, MROWS, nr, c, rsc, csc, add);
 }
+template <class T, int MR, int NR, int MROWS>
+void kernel_generic(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t rsc, int64_t csc, int nr,
+                    bool add) {
+  kernel_generic_rows<T, MR, NR, MROWS>(kc, a, StridedRows<T>{b, ldb}, c, rsc, csc, nr, add);
+}
+template <class T, int MR, int NR, int MROWS>
+void kernel_generic_indexed(int64_t kc, const T* a, const T* base, const int32_t* offs, T* c, int64_t rsc,
+                            int64_t csc, int nr, bool add) {
+  kernel_generic_rows<T, MR, NR, MROWS>(kc, a, IndexedRows<T>{base, offs}, c, rsc, csc, nr, add);
+}
 
 #if EMBER_GEMM_X86
 
 // AVX2 f32 kernel, 6x16: 12 ymm accumulators + 2 for the B row + 1 broadcast
 // = 15 of 16 registers, and 12 independent FMA chains hide FMA latency on
 // two FMA pipes. Fewer rows (edge panels) reuse the same code with MROWS < 6.
-template <int MROWS>
-__attribute__((target("avx2,fma"))) void kernel_f32_avx2(int64_t kc, const float* a,
-                                                          const float* b, int64_t ldb, float* c,
-                                                          int64_t rsc, int64_t csc, int nr,
-                                                          bool add) {
+template <int MROWS, class Rows>
+__attribute__((target("avx2,fma"))) void kernel_f32_avx2_rows(int64_t kc, const float* a, Rows rows,
+                                                               float* c, int64_t rsc, int64_t csc,
+                                                               int nr, bool add) {
   constexpr int MR = 6, NR = 16;
   __m256 c0[MROWS], c1[MROWS];
 #pragma GCC unroll 6
@@ -105,8 +134,10 @@ __attribute__((target("avx2,fma"))) void kernel_f32_avx2(int64_t kc, const float
       d1[i] = _mm256_setzero_ps();
     }
     for (; p + 2 <= kc; p += 2) {
-      const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-      const __m256 b2 = _mm256_loadu_ps(b + ldb), b3 = _mm256_loadu_ps(b + ldb + 8);
+      const float* r0 = rows(p);
+      const float* r1 = rows(p + 1);
+      const __m256 b0 = _mm256_loadu_ps(r0), b1 = _mm256_loadu_ps(r0 + 8);
+      const __m256 b2 = _mm256_loadu_ps(r1), b3 = _mm256_loadu_ps(r1 + 8);
 #pragma GCC unroll 2
       for (int i = 0; i < MROWS; ++i) {
         const __m256 ai = _mm256_broadcast_ss(a + i), aj = _mm256_broadcast_ss(a + MR + i);
@@ -116,7 +147,6 @@ __attribute__((target("avx2,fma"))) void kernel_f32_avx2(int64_t kc, const float
         d1[i] = _mm256_fmadd_ps(aj, b3, d1[i]);
       }
       a += 2 * MR;
-      b += 2 * ldb;
     }
 #pragma GCC unroll 2
     for (int i = 0; i < MROWS; ++i) {
@@ -126,8 +156,9 @@ __attribute__((target("avx2,fma"))) void kernel_f32_avx2(int64_t kc, const float
   }
 #pragma GCC unroll 4
   for (; p < kc; ++p) {
-    const __m256 b0 = _mm256_loadu_ps(b);
-    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    const float* r = rows(p);
+    const __m256 b0 = _mm256_loadu_ps(r);
+    const __m256 b1 = _mm256_loadu_ps(r + 8);
 #pragma GCC unroll 6
     for (int i = 0; i < MROWS; ++i) {
       const __m256 ai = _mm256_broadcast_ss(a + i);
@@ -135,7 +166,6 @@ __attribute__((target("avx2,fma"))) void kernel_f32_avx2(int64_t kc, const float
       c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
     }
     a += MR;
-    b += ldb;
   }
   if (nr == NR && csc == 1) {
 #pragma GCC unroll 6
@@ -160,13 +190,22 @@ __attribute__((target("avx2,fma"))) void kernel_f32_avx2(int64_t kc, const float
     store_tile_scalar<float, NR>(tmp, MROWS, nr, c, rsc, csc, add);
   }
 }
+template <int MROWS>
+__attribute__((target("avx2,fma"))) void kernel_f32_avx2(int64_t kc, const float* a, const float* b, int64_t ldb, float* c,
+                                                          int64_t rsc, int64_t csc, int nr, bool add) {
+  kernel_f32_avx2_rows<MROWS>(kc, a, StridedRows<float>{b, ldb}, c, rsc, csc, nr, add);
+}
+template <int MROWS>
+__attribute__((target("avx2,fma"))) void kernel_f32_avx2_indexed(int64_t kc, const float* a, const float* base, const int32_t* offs,
+                                                                  float* c, int64_t rsc, int64_t csc, int nr, bool add) {
+  kernel_f32_avx2_rows<MROWS>(kc, a, IndexedRows<float>{base, offs}, c, rsc, csc, nr, add);
+}
 
 // AVX2 f64 kernel, 6x8: same register budget as the f32 one (4 doubles/ymm).
-template <int MROWS>
-__attribute__((target("avx2,fma"))) void kernel_f64_avx2(int64_t kc, const double* a,
-                                                          const double* b, int64_t ldb, double* c,
-                                                          int64_t rsc, int64_t csc, int nr,
-                                                          bool add) {
+template <int MROWS, class Rows>
+__attribute__((target("avx2,fma"))) void kernel_f64_avx2_rows(int64_t kc, const double* a, Rows rows,
+                                                               double* c, int64_t rsc, int64_t csc,
+                                                               int nr, bool add) {
   constexpr int MR = 6, NR = 8;
   __m256d c0[MROWS], c1[MROWS];
 #pragma GCC unroll 6
@@ -193,8 +232,10 @@ __attribute__((target("avx2,fma"))) void kernel_f64_avx2(int64_t kc, const doubl
       d1[i] = _mm256_setzero_pd();
     }
     for (; p + 2 <= kc; p += 2) {
-      const __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4);
-      const __m256d b2 = _mm256_loadu_pd(b + ldb), b3 = _mm256_loadu_pd(b + ldb + 4);
+      const double* r0 = rows(p);
+      const double* r1 = rows(p + 1);
+      const __m256d b0 = _mm256_loadu_pd(r0), b1 = _mm256_loadu_pd(r0 + 4);
+      const __m256d b2 = _mm256_loadu_pd(r1), b3 = _mm256_loadu_pd(r1 + 4);
 #pragma GCC unroll 2
       for (int i = 0; i < MROWS; ++i) {
         const __m256d ai = _mm256_broadcast_sd(a + i), aj = _mm256_broadcast_sd(a + MR + i);
@@ -204,7 +245,6 @@ __attribute__((target("avx2,fma"))) void kernel_f64_avx2(int64_t kc, const doubl
         d1[i] = _mm256_fmadd_pd(aj, b3, d1[i]);
       }
       a += 2 * MR;
-      b += 2 * ldb;
     }
 #pragma GCC unroll 2
     for (int i = 0; i < MROWS; ++i) {
@@ -214,8 +254,9 @@ __attribute__((target("avx2,fma"))) void kernel_f64_avx2(int64_t kc, const doubl
   }
 #pragma GCC unroll 4
   for (; p < kc; ++p) {
-    const __m256d b0 = _mm256_loadu_pd(b);
-    const __m256d b1 = _mm256_loadu_pd(b + 4);
+    const double* r = rows(p);
+    const __m256d b0 = _mm256_loadu_pd(r);
+    const __m256d b1 = _mm256_loadu_pd(r + 4);
 #pragma GCC unroll 6
     for (int i = 0; i < MROWS; ++i) {
       const __m256d ai = _mm256_broadcast_sd(a + i);
@@ -223,7 +264,6 @@ __attribute__((target("avx2,fma"))) void kernel_f64_avx2(int64_t kc, const doubl
       c1[i] = _mm256_fmadd_pd(ai, b1, c1[i]);
     }
     a += MR;
-    b += ldb;
   }
   if (nr == NR && csc == 1) {
 #pragma GCC unroll 6
@@ -247,6 +287,16 @@ __attribute__((target("avx2,fma"))) void kernel_f64_avx2(int64_t kc, const doubl
     }
     store_tile_scalar<double, NR>(tmp, MROWS, nr, c, rsc, csc, add);
   }
+}
+template <int MROWS>
+__attribute__((target("avx2,fma"))) void kernel_f64_avx2(int64_t kc, const double* a, const double* b, int64_t ldb, double* c,
+                                                          int64_t rsc, int64_t csc, int nr, bool add) {
+  kernel_f64_avx2_rows<MROWS>(kc, a, StridedRows<double>{b, ldb}, c, rsc, csc, nr, add);
+}
+template <int MROWS>
+__attribute__((target("avx2,fma"))) void kernel_f64_avx2_indexed(int64_t kc, const double* a, const double* base, const int32_t* offs,
+                                                                  double* c, int64_t rsc, int64_t csc, int nr, bool add) {
+  kernel_f64_avx2_rows<MROWS>(kc, a, IndexedRows<double>{base, offs}, c, rsc, csc, nr, add);
 }
 
 #endif  // EMBER_GEMM_X86

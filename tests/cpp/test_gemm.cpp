@@ -6,7 +6,8 @@
 // off, both micro-kernels (AVX2 and the portable fallback), multi-block and
 // multi-threaded sizes, concurrent callers, and the implicit-B driver (B
 // packed block by block by the caller, C segmented across images), and
-// gemm_rows (A . B^T along contiguous rows).
+// gemm_rows (A . B^T along contiguous rows) and the indexed-B driver (B's
+// rows at offsets into one buffer).
 //
 // Built by CMake as `test_gemm` (links ember_core), or standalone:
 //   g++ -O2 -fopenmp -std=c++17 csrc/cpu/gemm.cpp csrc/cpu/gemm_rows.cpp tests/cpp/test_gemm.cpp
@@ -419,6 +420,71 @@ TYPED_TEST(GemmTest, ImplicitBKZero) {
   const T bias[3] = {T(1), T(2), T(3)};  // then the bias alone, added
   gemm_implicit(3, 8, 0, &dummy, 1, 1, never, C.data(), 4, 4, 12, true, bias);
   for (int64_t e = 0; e < 24; ++e) EXPECT_EQ(C[e], bias[e % 12 / 4]) << e;
+}
+
+// gemm_indexed_b: B's rows are windows of one buffer at given offsets
+// (overlapping, out of order, as a convolution's shifted image rows are).
+template <class T>
+void check_indexed_case(int64_t M, int64_t N, int64_t K, Layout la) {
+  SCOPED_TRACE("indexed M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
+               " A=" + layout_name(la));
+  std::mt19937 rng(static_cast<uint32_t>(M * 3 + N * 7 + K * 11));
+  Mat<T> A(M, K, la);
+  fill_random(A, rng);
+  const int64_t span = N + 3 * K + 5;
+  Mat<T> buffer(1, span + ember::cpu::gemm_indexed_b_overread(), Layout::Row);
+  fill_random(buffer, rng);
+  std::vector<int32_t> offs(static_cast<size_t>(K));
+  std::uniform_int_distribution<int32_t> where(0, static_cast<int32_t>(span - N));
+  for (auto& o : offs) o = where(rng);
+  const int64_t rsc = N + 1;
+  std::vector<T> C(static_cast<size_t>(M * rsc), T(12345));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * rsc + j] = std::numeric_limits<T>::quiet_NaN();  // overwritten, never read
+  if constexpr (sizeof(T) == 4)
+    ember::cpu::gemm_indexed_b_f32(M, N, K, A.data(), A.rs, A.cs, buffer.data(), offs.data(), C.data(), rsc);
+  else
+    ember::cpu::gemm_indexed_b_f64(M, N, K, A.data(), A.rs, A.cs, buffer.data(), offs.data(), C.data(), rsc);
+  const double eps = std::numeric_limits<T>::epsilon();
+  int64_t bad = 0;
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double ref = 0, mag = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double prod = static_cast<double>(A.at(i, k)) * static_cast<double>(buffer.at(0, offs[k] + j));
+        ref += prod;
+        mag += std::fabs(prod);
+      }
+      const double got = C[i * rsc + j], tol = 2.0 * eps * static_cast<double>(K + 2) * mag + 1e-300;
+      if (!(std::fabs(got - ref) <= tol) && ++bad <= 5)
+        ADD_FAILURE() << "C(" << i << "," << j << ") = " << got << ", expected " << ref;
+    }
+    ASSERT_EQ(C[i * rsc + N], T(12345)) << "wrote past row " << i;
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+TYPED_TEST(GemmTest, IndexedB) {
+  for_each_kernel([] {
+    // Ragged M (tiles of 1..6 rows) and N (partial last panels), K = 0..400,
+    // A transposed, and a size that runs threaded.
+    for (int64_t M : {1, 5, 6, 16})
+      for (int64_t N : {1, 15, 16, 140})
+        for (int64_t K : {1, 25, 150}) check_indexed_case<TypeParam>(M, N, K, Layout::Row);
+    check_indexed_case<TypeParam>(7, 33, 400, Layout::Col);
+    check_indexed_case<TypeParam>(32, 3000, 150, Layout::Row);
+  });
+}
+
+TYPED_TEST(GemmTest, IndexedBKZeroWritesZeros) {
+  using T = TypeParam;
+  std::vector<T> C(3 * 5, std::numeric_limits<T>::quiet_NaN());
+  T dummy = T(1);
+  if constexpr (sizeof(T) == 4)
+    ember::cpu::gemm_indexed_b_f32(3, 5, 0, &dummy, 1, 1, &dummy, nullptr, C.data(), 5);
+  else
+    ember::cpu::gemm_indexed_b_f64(3, 5, 0, &dummy, 1, 1, &dummy, nullptr, C.data(), 5);
+  for (T v : C) EXPECT_EQ(v, T(0));
 }
 
 // gemm_rows: C (+)= A . B^T with both operands' rows along the reduction.
