@@ -17,6 +17,9 @@
 #   sanitizer  compute-sanitizer memcheck on the kernel tests, racecheck on
 #              the kernels that use shared memory
 #   bench      bench/compare_cuda.py --quick (ember beside PyTorch CUDA)
+#   hopper     bench/hopper_gemm.py at 4096² and 8192²: each wgmma tile
+#              configuration, the sm_80 kernel and TF32, checked, then
+#              against cuBLAS (issue 18)
 #   fullbench  bench/compare_cuda.py, every row (not in the default list)
 # GPU_CHECKS_BUDGET (seconds, default 470) bounds the whole run.
 set -uo pipefail
@@ -24,7 +27,7 @@ cd "$(dirname "$0")/.."
 out=${1:?usage: gpu_checks.sh OUTDIR [STAGE...]}
 shift
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(build ctest pytest sanitizer bench)
+[ ${#stages[@]} -gt 0 ] || stages=(build ctest pytest sanitizer bench hopper)
 budget=${GPU_CHECKS_BUDGET:-470}
 mkdir -p "$out"
 status=()
@@ -93,6 +96,7 @@ for name in "${stages[@]}"; do
       compute-sanitizer --tool racecheck --error-exitcode 1 build/gpu/tests/cpp/test_cuda_kernels \
         --gtest_brief=1 --gtest_filter='*Reduce*:*Softmax*:*Matmul*:*Cumsum*'" ;;
     bench) stage bench 90 python3 bench/compare_cuda.py --quick --json "$out/bench.json" ;;
+    hopper) stage hopper 75 python3 bench/hopper_gemm.py --sizes 4096 8192 --json "$out/hopper.json" ;;
     fullbench) stage fullbench 400 python3 bench/compare_cuda.py --json "$out/bench.json" ;;
     *) echo "unknown stage $name" >&2; exit 2 ;;
   esac

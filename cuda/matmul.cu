@@ -5,9 +5,12 @@
 //             256 threads accumulating a TMxTN block in registers (outer
 //             products from float4 shared loads), next tiles prefetched into
 //             registers while the current one is multiplied (as float4s when
-//             both operands are row-major and aligned). 128x128 tiles,
-//             64x64 when the grid would not fill the GPU.
-//   f16/bf16  tensor cores through WMMA (mma.sync), 16x16x16 fragments,
+//             both operands are row-major and aligned). 128x128 tiles;
+//             when they would not fill the GPU, K split into slices summed
+//             afterwards (deep K) or 64x64 tiles.
+//   f16/bf16  on Hopper (opted in, K-contiguous operands): wgmma + TMA,
+//             matmul_hopper.cu. Otherwise
+//             tensor cores through WMMA (mma.sync), 16x16x16 fragments,
 //             float32 accumulation, 128x128x32 tiles over 8 warps (64x32 per
 //             warp). wmma_async_gemm_kernel when both operands' tiles can be
 //             copied in 16-byte chunks (row- or column-major): cp.async,
@@ -504,6 +507,57 @@ void launch_sgemm(const GemmArgs& g, int64_t batch, const float* a, const float*
   EMBER_CUDA_LAUNCH_CHECK("sgemm_kernel");
 }
 
+// ---------------- float32 split-K ----------------
+//
+// A float32 product with too few 128x128 output tiles to fill the GPU
+// (1024²: 64 tiles for 132 SMs on an H200) and a deep K: K is cut into
+// slices, each multiplied by the 128x128 SGEMM into its own slab of a
+// workspace, then one pass sums the slabs in slice order into C (no
+// atomics, so the result never depends on scheduling). The alternative,
+// 64x64 tiles, measured 0.63x cuBLAS at 1024² on an H100.
+
+// How many K slices: enough blocks for about one wave, each slice at least
+// 512 deep; 1 = no split.
+int64_t split_k_slices(const GemmArgs& g, int64_t batch) {
+  const int64_t tiles = ceil_div(g.M, int64_t(128)) * ceil_div(g.N, int64_t(128)) * batch;
+  const int64_t sms = sm_count();
+  if (tiles >= sms) return 1;
+  int64_t slices = sms / tiles;
+  if (slices > 8) slices = 8;
+  if (slices > g.K / 512) slices = g.K / 512;
+  return slices >= 2 ? slices : 1;
+}
+
+__global__ void sum_slices_kernel(const float* __restrict__ slabs, int64_t slices, int64_t batch, GemmArgs g,
+                                  float* __restrict__ C) {
+  const int64_t per_batch = g.M * g.N, total = batch * per_batch;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    float v = 0.f;
+    for (int64_t s = 0; s < slices; ++s) v += slabs[s * total + i];
+    const int64_t b = i / per_batch, r = i % per_batch;
+    float* p = C + b * g.o_bs + (r / g.N) * g.o_rs + (r % g.N) * g.o_cs;
+    *p = g.accumulate ? *p + v : v;
+  }
+}
+
+void sgemm_split_k(const GemmArgs& g, int64_t batch, int64_t slices, const float* a, const float* b, float* c,
+                   int device) {
+  const int64_t total = batch * g.M * g.N;
+  Workspace ws(size_t(slices * total) * sizeof(float), device);
+  for (int64_t s = 0; s < slices; ++s) {
+    // Slice boundaries on multiples of 16 (the kernels' K step), so the
+    // float4 path's alignment carries over to every slice.
+    const int64_t k0 = g.K * s / slices / 16 * 16, k1 = s + 1 == slices ? g.K : g.K * (s + 1) / slices / 16 * 16;
+    GemmArgs gs = g;
+    gs.K = k1 - k0;
+    gs.o_bs = g.M * g.N, gs.o_rs = g.N, gs.o_cs = 1;
+    gs.accumulate = false;
+    launch_sgemm<128, 128, 8, 8, 16>(gs, batch, a + k0 * g.a_cs, b + k0 * g.b_rs, ws.as<float>() + s * total);
+  }
+  sum_slices_kernel<<<grid_for(total), kThreads, 0, stream()>>>(ws.as<float>(), slices, batch, g, c);
+  EMBER_CUDA_LAUNCH_CHECK("sum_slices_kernel");
+}
+
 void matmul_cuda(const Tensor& out, const Tensor& a, const Tensor& b, bool accumulate) {
   EMBER_CHECK(a->ndim() == 3 && b->ndim() == 3 && out->ndim() == 3, Error,
               "CUDA matmul expects 3-D operands, got ", shape_str(a->shape), " and ", shape_str(b->shape));
@@ -538,6 +592,11 @@ void matmul_cuda(const Tensor& out, const Tensor& a, const Tensor& b, bool accum
                                                          float* z) { matmul_tf32(gc, nz, x, y, z); });
         break;
       }
+      const int64_t slices = batch < kMaxGridYZ && g.M <= 128 * kMaxGridYZ ? split_k_slices(g, batch) : 1;
+      if (slices > 1) {
+        sgemm_split_k(g, batch, slices, pa, pb, pc, out->device().index);
+        break;
+      }
       const int64_t big_tiles = ceil_div(g.M, 128) * ceil_div(g.N, 128) * batch;
       // K steps of 16 for the large tiles' float4 path (4096-8192²: 0.79 ->
       // 0.84 of cuBLAS on an H100); the small tiles lost with 16 and keep 8.
@@ -552,6 +611,7 @@ void matmul_cuda(const Tensor& out, const Tensor& a, const Tensor& b, bool accum
         if constexpr (IsHalfLike<T>::value) {
           launch_in_chunks(g, batch, 128, data_ptr<T>(a), data_ptr<T>(b), data_ptr<T>(out),
                            [](const GemmArgs& gc, int64_t nz, const T* pa, const T* pb, T* pc) {
+            if (matmul_hopper(gc, nz, pa, pb, pc)) return;
             if (try_wmma_async(gc, nz, pa, pb, pc)) return;
             const bool a_vec = gc.a_cs == 1 && gc.K % 8 == 0 && gc.a_rs % 8 == 0 && gc.a_bs % 8 == 0 &&
                                reinterpret_cast<uintptr_t>(pa) % 16 == 0;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <string>
@@ -276,8 +277,11 @@ TEST(CudaKernels, MatmulShapesLayoutsDtypes) {
   // The last two are multiples of 8 (16-byte rows for 16-bit types, float4
   // rows for float32) with several tiles and a K tail: the vector-load and
   // cp.async pipeline paths, in every layout.
+  // The last two have few output tiles and a deep K: float32 splits K
+  // (8 slices, and 2 with a K that is no multiple of 16).
   const Case cases[] = {{1, 1, 1, 1},     {1, 17, 33, 65},    {3, 130, 257, 129}, {2, 64, 64, 64},
-                        {1, 300, 7, 5},   {1, 5, 500, 3},     {1, 136, 264, 200}, {2, 256, 104, 392}};
+                        {1, 300, 7, 5},   {1, 5, 500, 3},     {1, 136, 264, 200}, {2, 256, 104, 392},
+                        {1, 256, 4096, 256}, {2, 200, 1100, 130}};
   for (DType d : {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16, DType::Int64}) {
     for (const Case& c : cases) {
       for (int layout = 0; layout < 3; ++layout) {
@@ -328,6 +332,42 @@ TEST(CudaKernels, MatmulFloat32InTf32) {
                      2e-3 * std::sqrt(double(c.K)) * 2);
       }
   set_float32_matmul_precision(Float32MatmulPrecision::Highest);
+}
+
+TEST(CudaKernels, MatmulHopperWgmma) {
+  // The wgmma + TMA kernel (matmul_hopper.cu), opted in, on operands it
+  // takes (both K-contiguous: b as a transposed view, K a multiple of 8):
+  // every tile configuration, tails in M, N and K (TMA's zero fill), batches,
+  // a broadcast operand and accumulation, against the CPU. On a GPU other
+  // than compute 9.0 the dispatch declines and the sm_80 kernels run.
+  REQUIRE_GPU();
+  std::mt19937 rng(13);
+  setenv("EMBER_CUDA_WGMMA", "1", 1);
+  struct Case {
+    int64_t B, M, K, N;
+  };
+  const Case cases[] = {{1, 128, 64, 128}, {1, 300, 136, 200}, {2, 256, 512, 384}, {3, 77, 40, 520}};
+  for (const char* tile : {"128x128s4", "128x128s6", "128x256s3", "128x256s4"}) {
+    setenv("EMBER_CUDA_WGMMA_TILE", tile, 1);
+    for (DType d : {DType::BFloat16, DType::Float16})
+      for (const Case& c : cases)
+        for (int variant = 0; variant < 3; ++variant) {
+          // 0: plain; 1: accumulate; 2: a broadcast over the batch
+          Pair a = variant == 2 ? view(random_pair({1, c.M, c.K}, d, rng), {c.B, c.M, c.K}, {0, c.K, 1}, 0)
+                                : random_pair({c.B, c.M, c.K}, d, rng);
+          Pair b = transposed({c.B, c.K, c.N}, d, rng);
+          Pair out = random_pair({c.B, c.M, c.N}, d, rng);
+          const bool acc = variant == 1;
+          cpu_ref({out.cpu, a.cpu, b.cpu}, 1, [&](const auto& t) { backend(kCpu).matmul(t[0], t[1], t[2], acc); });
+          backend(kGpu).matmul(out.gpu, a.gpu, b.gpu, acc);
+          expect_close(out, 3e-2,
+                       std::string("wgmma ") + tile + " " + dtype_name(d) + " M" + std::to_string(c.M) + " K" +
+                           std::to_string(c.K) + " N" + std::to_string(c.N) + " variant " + std::to_string(variant),
+                       3e-2 * std::sqrt(double(c.K)) * 2);
+        }
+  }
+  unsetenv("EMBER_CUDA_WGMMA");
+  unsetenv("EMBER_CUDA_WGMMA_TILE");
 }
 
 TEST(CudaKernels, MatmulBeyondGridLimits) {
