@@ -43,10 +43,11 @@ if [ "$mode" = "--full" ]; then
          --deselect $rss::test_no_leak_over_10000_training_steps)
 else
   # Checkpoints (every reader and writer, hostile files, background saves),
-  # autograd, threads: the code where memory errors would hide.
+  # autograd, threads, and the convolutions (whose kernels read image rows
+  # at computed offsets): the code where memory errors would hide.
   files=(tests/python/test_checkpoint.py tests/python/test_checkpoint_background.py
          tests/python/test_checkpoint_seed_files.py tests/python/test_autograd_semantics.py
-         tests/python/test_threads.py)
+         tests/python/test_threads.py tests/python/test_conv_ops.py)
 fi
 echo "== Python tests (ASan, UBSan): ${files[*]}"
 # libstdc++ is preloaded too: ASan resolves the real __cxa_throw when it
