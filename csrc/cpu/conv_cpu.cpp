@@ -1,16 +1,21 @@
 // 2-D convolution on the CPU through ember's packed GEMM (gemm.h).
 //
-//   forward          out_g      = W_g [Co/g, K] @ columns [K, images * Ho * Wo]
-//                    by the implicit GEMM: pack_columns hands the GEMM a block
+//   forward          out_g      = W_g [Co/g, K] @ columns [K, images * Ho * Wo],
+//                    by the path the shape suits (conv_forward): the
+//                    implicit GEMM, where pack_columns hands the GEMM a block
 //                    of the column (im2col) matrix at a time, read straight
-//                    from the images, and the GEMM writes NCHW directly;
-//   backward input   with stride 1 and enough channels, the same forward
-//                    kernel on grad_out with the weight flipped and
-//                    transposed; otherwise cols = W_g^T @ grad_out rows, and
-//                    col2im adds them into grad_in;
+//                    from the images, and the GEMM writes NCHW directly; or,
+//                    for stride 1 and few output channels, the direct path,
+//                    whose GEMM reads shifted rows of zero-padded images
+//                    with no packing at all;
+//   backward input   with stride 1 and an output about as large as the
+//                    input, the same forward on grad_out with the weight
+//                    flipped and transposed; otherwise cols = W_g^T @
+//                    grad_out rows, and col2im adds them into grad_in;
 //   backward weight  grad_W_g  += grad_out rows [Co/g, G * P] @ cols^T, the
 //                    columns lowered by im2col into a per-thread buffer of
-//                    about 256 KiB (half of L2), a few images side by side.
+//                    about 256 KiB (half of L2), a few images side by side;
+//                    with few output channels by gemm_rows.
 // A 1x1 convolution with stride 1 and no padding reads the image itself as
 // its column matrix.
 //
@@ -320,8 +325,7 @@ inline void gemm_indexed(int64_t M, int64_t N, int64_t K, const double* A, const
 }
 
 // The direct path, for stride 1 and few output channels (LeNet's 1->6 and
-// 6->16 layers, and their input gradients with 6 and 1 channels), where
-// every column element the implicit GEMM packs serves only a handful of
+// 6->16 layers), where every column element the implicit GEMM packs serves only a handful of
 // rows and the packing, not the arithmetic, set the time. Each image is
 // copied once into a zero-padded plane per channel (Hp x Wp); the output
 // positions are numbered in that plane's own row layout, q = oh * Wp + ow,
