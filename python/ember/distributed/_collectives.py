@@ -311,9 +311,9 @@ def _all_reduce_inline(pg, tensor, op):
     """The lean path of a blocking all_reduce: a zero-copy tensor, no debug
     comparison, an engine that can run it on this thread now (MPI with
     nothing queued). The same numbering, job-status stamp and deadline as
-    _run, without the Work, the staging object and the closures (about
-    10 us a call of ember's 11-16 us over MPI's own, which a 1 MB
-    all-reduce of 200-500 us could not hide within 5%). False, having done
+    _run, without the Work, the staging object and the closures: ember's
+    cost over MPI's own call 16.7 -> 9.0 us (bench/RESULTS.md), against a
+    1 MB all-reduce of 170-500 us on two ranks here. False, having done
     nothing, where the general path must run."""
     engine = pg.engine
     inline = getattr(engine, "all_reduce_inline", None)
