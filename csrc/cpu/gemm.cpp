@@ -561,8 +561,9 @@ void gemm_impl(Problem<T> p, const Config<T>& cfg) {
 
 // ---------------------------------------------------------------------------
 // Implicit-B driver (gemm.h). Loop order, outer to inner: a block of
-// kImplicitBlockCols columns (at most; fewer when a B block of KC rows would
-// not fit half of L1), its K slices, the block's NR panels, the MR-row panels
+// kImplicitBlockCols columns, its K slices (as even as possible, each short
+// enough for the block to fit kImplicitBBlockBytes), the block's NR panels,
+// the MR-row panels
 // of the whole of A. A is packed once per call (all of M and K: a
 // convolution's weight, 64x576 floats is 147 KiB, stays in L2); each B block
 // is packed by the caller into a per-thread buffer that stays in L1, where
