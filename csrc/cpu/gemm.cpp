@@ -563,8 +563,7 @@ void gemm_impl(Problem<T> p, const Config<T>& cfg) {
 // Implicit-B driver (gemm.h). Loop order, outer to inner: a block of
 // kImplicitBlockCols columns, its K slices (as even as possible, each short
 // enough for the block to fit kImplicitBBlockBytes), the block's NR panels,
-// the MR-row panels
-// of the whole of A. A is packed once per call (all of M and K: a
+// the MR-row panels of the whole of A. A is packed once per call (all of M and K: a
 // convolution's weight, 64x576 floats is 147 KiB, stays in L2); each B block
 // is packed by the caller into a per-thread buffer that stays in L1, where
 // the kernel reads its NR-wide panels with the block's row stride.
