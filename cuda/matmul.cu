@@ -21,12 +21,11 @@
 //   others    tiled_gemm_kernel: a plain 16x16 shared-memory tiling (float64
 //             and integers; accumulates in double / int64).
 // Every kernel handles ragged edges with bounds checks, so odd sizes work.
-#include <mma.h>
-
 #include "csrc/math_mode.h"
 #include "cuda/common.cuh"
 #include "cuda/gemm_args.h"
 #include "cuda/gemm_tile.cuh"
+#include "cuda/wmma_tile.cuh"
 #include "cuda/kernels.h"
 
 namespace ember {
@@ -172,59 +171,6 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 1)
 
 // ---------------- float16 / bfloat16: tensor cores via WMMA ----------------
 
-namespace wmma = nvcuda::wmma;
-
-// One ROWS x COLS tile of a matrix, from (r0, c0), into shared memory of
-// row pitch LD, with zeros outside the matrix's rows x cols; 256 threads
-// share the copy. With `vec` (unit column stride, row stride and cols
-// multiples of 8, 16-byte aligned base) each thread moves 8 elements per load.
-template <int ROWS, int COLS, int LD, class T>
-__device__ __forceinline__ void load_tile(T (*dst)[LD], const T* __restrict__ src, int64_t r0, int64_t c0,
-                                          int64_t rows, int64_t cols, int64_t rs, int64_t cs, bool vec, int tid,
-                                          T zero) {
-  if (vec) {
-    for (int e = tid; e < ROWS * COLS / 8; e += 256) {
-      const int r = e / (COLS / 8), c = (e % (COLS / 8)) * 8;
-      const int64_t gr = r0 + r, gc = c0 + c;
-      uint4 v = make_uint4(0, 0, 0, 0);
-      if (gr < rows && gc < cols) v = *reinterpret_cast<const uint4*>(src + gr * rs + gc);
-      *reinterpret_cast<uint4*>(&dst[r][c]) = v;
-    }
-  } else {
-    for (int e = tid; e < ROWS * COLS; e += 256) {
-      const int r = e / COLS, c = e % COLS;
-      const int64_t gr = r0 + r, gc = c0 + c;
-      dst[r][c] = (gr < rows && gc < cols) ? src[gr * rs + gc * cs] : zero;
-    }
-  }
-}
-
-// A warp's WM x WN accumulators to C (rows from r0, columns from c0) through
-// its 16x16 float scratch in shared memory: bounds, accumulate, convert.
-template <class T, int WM, int WN>
-__device__ __forceinline__ void store_warp_tile(wmma::fragment<wmma::accumulator, 16, 16, 16, float> (&acc)[WM / 16][WN / 16],
-                                                float* scratch, T* __restrict__ C, const GemmArgs& g, int64_t r0,
-                                                int64_t c0, int lane) {
-#pragma unroll
-  for (int i = 0; i < WM / 16; ++i) {
-#pragma unroll
-    for (int j = 0; j < WN / 16; ++j) {
-      wmma::store_matrix_sync(scratch, acc[i][j], 16, wmma::mem_row_major);
-      __syncwarp();
-      for (int e = lane; e < 256; e += 32) {
-        const int64_t gm = r0 + i * 16 + e / 16, gn = c0 + j * 16 + e % 16;
-        if (gm < g.M && gn < g.N) {
-          T* p = C + gm * g.o_rs + gn * g.o_cs;
-          float v = scratch[e];
-          if (g.accumulate) v += widen(*p);
-          *p = narrow<T>(v);
-        }
-      }
-      __syncwarp();
-    }
-  }
-}
-
 template <class T>
 __global__ void __launch_bounds__(256)
     wmma_gemm_kernel(GemmArgs g, const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C, bool a_vec,
@@ -271,7 +217,7 @@ __global__ void __launch_bounds__(256)
     }
     __syncthreads();
   }
-  store_warp_tile<T, WM, WN>(acc, scratch[warp], C, g, m0 + wm * WM, n0 + wn * WN, lane);
+  store_warp_tile<T>(acc, scratch[warp], C, g, m0 + wm * WM, n0 + wn * WN, lane);
 #else
   __trap();  // built for an architecture without bf16 tensor cores
 #endif
@@ -397,7 +343,7 @@ __global__ void __launch_bounds__(256, 2)
   }
   cp_async_wait<0>();
   __syncthreads();  // the pipeline's shared memory becomes the epilogue's scratch
-  store_warp_tile<T, WM, WN>(acc, reinterpret_cast<float*>(smem_raw) + warp * 256, C, g, m0 + wm * WM,
+  store_warp_tile<T>(acc, reinterpret_cast<float*>(smem_raw) + warp * 256, C, g, m0 + wm * WM,
                             n0 + wn * WN, lane);
 #else
   __trap();  // built for an architecture without cp.async and bf16 tensor cores

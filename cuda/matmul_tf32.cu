@@ -7,30 +7,16 @@
 // accumulate into C or overwrite it. A first, synchronous-load version: the
 // cp.async pipeline of the 16-bit kernel (matmul.cu) and a Hopper wgmma
 // path are the next steps (bench/RESULTS.md, issue 18).
-#include <mma.h>
-
 #include "cuda/common.cuh"
 #include "cuda/gemm_args.h"
+#include "cuda/wmma_tile.cuh"
 
 namespace ember {
 namespace cuda {
 
 namespace {
 
-namespace wmma = nvcuda::wmma;
-
 constexpr int kBM = 128, kBN = 128;  // block tile (the K step and warp tiles are in the kernel)
-
-// rows x cols of a strided matrix from (r0, c0) into shared memory, zeros outside.
-template <int ROWS, int COLS, int LD>
-__device__ __forceinline__ void load_tile_f32(float (*dst)[LD], const float* __restrict__ src, int64_t r0, int64_t c0,
-                                              int64_t rows, int64_t cols, int64_t rs, int64_t cs, int tid) {
-  for (int e = tid; e < ROWS * COLS; e += 256) {
-    const int r = e / COLS, c = e % COLS;
-    const int64_t gr = r0 + r, gc = c0 + c;
-    dst[r][c] = (gr < rows && gc < cols) ? src[gr * rs + gc * cs] : 0.f;
-  }
-}
 
 template <class Frag>
 __device__ __forceinline__ void round_to_tf32(Frag& f) {
@@ -63,8 +49,8 @@ __global__ void __launch_bounds__(256)
     for (int j = 0; j < kWN / 16; ++j) wmma::fill_fragment(acc[i][j], 0.f);
 
   for (int64_t k0 = 0; k0 < g.K; k0 += kBK) {
-    load_tile_f32<kBM, kBK, kBK + kPad>(As, A, m0, k0, g.M, g.K, g.a_rs, g.a_cs, tid);
-    load_tile_f32<kBK, kBN, kBN + kPad>(Bs, B, k0, n0, g.K, g.N, g.b_rs, g.b_cs, tid);
+    load_tile<kBM, kBK, kBK + kPad>(As, A, m0, k0, g.M, g.K, g.a_rs, g.a_cs, false, tid, 0.f);
+    load_tile<kBK, kBN, kBN + kPad>(Bs, B, k0, n0, g.K, g.N, g.b_rs, g.b_cs, false, tid, 0.f);
     __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < kBK; kk += 8) {
@@ -87,23 +73,7 @@ __global__ void __launch_bounds__(256)
     }
     __syncthreads();
   }
-  // Each warp's fragments to C through its 16 x 16 scratch: bounds, accumulate.
-  float* mine = scratch[warp];
-#pragma unroll
-  for (int i = 0; i < kWM / 16; ++i)
-#pragma unroll
-    for (int j = 0; j < kWN / 16; ++j) {
-      wmma::store_matrix_sync(mine, acc[i][j], 16, wmma::mem_row_major);
-      __syncwarp();
-      for (int e = lane; e < 256; e += 32) {
-        const int64_t gm = m0 + wm * kWM + i * 16 + e / 16, gn = n0 + wn * kWN + j * 16 + e % 16;
-        if (gm < g.M && gn < g.N) {
-          float* p = C + gm * g.o_rs + gn * g.o_cs;
-          *p = g.accumulate ? *p + mine[e] : mine[e];
-        }
-      }
-      __syncwarp();
-    }
+  store_warp_tile<float>(acc, scratch[warp], C, g, m0 + wm * kWM, n0 + wn * kWN, lane);
 #else
   __trap();  // dispatched only on sm_80 and later (compute_capability_major)
 #endif
