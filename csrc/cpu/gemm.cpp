@@ -435,6 +435,21 @@ int choose_threads(int64_t M, int64_t N, int64_t K) {
 #endif
 }
 
+// fn(tid, team size) on a team of nt threads (partitioned by the team the
+// runtime really grants), or fn(0, 1) on this thread when nt <= 1.
+template <class F>
+void run_team(int nt, F&& fn) {
+#if defined(_OPENMP)
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    fn(omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
+#endif
+  (void)nt;
+  fn(0, 1);
+}
+
 template <class T>
 void gemm_impl(Problem<T> p, const Config<T>& cfg) {
   if (p.M <= 0 || p.N <= 0) return;
@@ -514,14 +529,7 @@ void gemm_impl(Problem<T> p, const Config<T>& cfg) {
       gemm_thread(q, deep, one, reinterpret_cast<T*>(mine), reinterpret_cast<T*>(mine + qb),
                   reinterpret_cast<T*>(mine + qb + qa), own, 0, 1);
     };
-    if (s.nt == 1) {
-      run_columns(0, 1);
-      return;
-    }
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(s.nt)
-    run_columns(omp_get_thread_num(), omp_get_num_threads());
-#endif
+    run_team(s.nt, run_columns);
     return;
   }
   const int64_t kc_max = std::min(cfg.KC, p.K);
@@ -648,15 +656,7 @@ void gemm_implicit_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa
       }
     }
   };
-  const int nt = static_cast<int>(std::min<int64_t>(choose_threads(M, N, K), blocks));
-  if (nt <= 1) {
-    run_blocks(0, 1);
-    return;
-  }
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(nt)
-  run_blocks(omp_get_thread_num(), omp_get_num_threads());
-#endif
+  run_team(static_cast<int>(std::min<int64_t>(choose_threads(M, N, K), blocks)), run_blocks);
 }
 
 // ---------------------------------------------------------------------------
@@ -685,15 +685,7 @@ void gemm_indexed_impl(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa,
       }
     }
   };
-  const int nt = static_cast<int>(std::min<int64_t>(choose_threads(M, N, K), panels));
-  if (nt <= 1) {
-    run_panels(0, 1);
-    return;
-  }
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(nt)
-  run_panels(omp_get_thread_num(), omp_get_num_threads());
-#endif
+  run_team(static_cast<int>(std::min<int64_t>(choose_threads(M, N, K), panels)), run_panels);
 }
 
 }  // namespace
