@@ -267,14 +267,20 @@ def _empty_like_staged(pg, shape, dtype, device):
     return _C.empty(list(shape), d, device)
 
 
+def _enter(pg, name):
+    """Numbers the next collective of `pg` and, on the world group, stamps it
+    in the job's status table (which a peer that times out reads)."""
+    pg.seq += 1
+    if pg is _default:
+        _job_status.mark_entered(pg.seq, name)
+    return pg.seq
+
+
 def _run(pg, name, t, op, root, start, finish, async_op, result=None, extra="", debug=True):
     """Numbers, checks (debug mode), starts and waits one collective."""
-    pg.seq += 1
-    seq = pg.seq
+    seq = _enter(pg, name)
     what = _Description(name, seq, t, op, extra)  # formatted only if an error needs it
     deadline = time.monotonic() + pg.timeout
-    if pg is _default:
-        _job_status.mark_entered(seq, name)
     if debug and pg.debug:
         try:
             _debug.check(pg.engine, _debug.fingerprint(seq, name, t, op, root), deadline,
@@ -316,20 +322,16 @@ def _all_reduce_inline(pg, tensor, op):
     1 MB all-reduce of 170-500 us on two ranks here. False, having done
     nothing, where the general path must run."""
     engine = pg.engine
-    inline = getattr(engine, "all_reduce_inline", None)
-    if inline is None or not engine.inline_ready():
+    inline_op = getattr(engine, "inline_reduce_op", None)
+    if inline_op is None or not engine.inline_ready():
         return False
     buf = tensor.detach()
-    if not buf.is_contiguous():
+    engine_op = inline_op(buf.dtype, op) if buf.is_contiguous() else None
+    if engine_op is None:
         return False
-    pg.seq += 1
-    seq = pg.seq
-    if pg is _default:
-        _job_status.mark_entered(seq, "all_reduce")
-    if not inline(buf, buf.dtype, op, time.monotonic() + pg.timeout,
-                  lambda: str(_timeout_error(pg, _Description("all_reduce", seq, tensor, op, ""), seq))):
-        pg.seq -= 1  # the general path numbers (and stamps) it again, the same
-        return False
+    seq = _enter(pg, "all_reduce")
+    engine.all_reduce_inline(buf, engine_op, time.monotonic() + pg.timeout,
+                             lambda: str(_timeout_error(pg, _Description("all_reduce", seq, tensor, op, ""), seq)))
     if op is ReduceOp.AVG:
         buf.div_(engine.size)
     return True

@@ -143,8 +143,7 @@ def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local
         if members != world:
             raise NotImplementedError(f"the {pg.backend} backend only forms groups of the whole world")
         return C.ProcessGroup(pg.engine, pg.backend, seconds, world)
-    pg.seq += 1
-    _job_status.mark_entered(pg.seq, "new_group")
+    C._enter(pg, "new_group")  # a collective over the world: numbered and stamped like the others
     sub = pg.engine.subgroup(members, seconds)
     if sub is None:
         return C.GroupMember.NON_GROUP_MEMBER

@@ -179,25 +179,29 @@ class MpiGroup(Group):
         now: nothing is queued on the communication thread ahead of it."""
         return self._thread.idle()
 
-    def all_reduce_inline(self, buf, dtype, op, deadline, describe):
-        """all_reduce of a contiguous tensor run here and now, watched by
-        the watchdog: the blocking path without a Work (the front end's lean
-        path, where the Work and its hand-offs were most of ember's cost
-        over MPI for messages up to a few MB). False, having done nothing,
+    def inline_reduce_op(self, dtype, op):
+        """The MPI op that reduces `dtype` by `op` as it lies, for
+        all_reduce_inline (one dtype lookup: these run on every call); None
         for a dtype MPI does not move as it is (the front end stages it)."""
         ops = _OPS_BY_DTYPE.get(dtype)
         if ops is None:
             if not self.supports(dtype):
-                return False
+                return None
             name = str(dtype)[len("ember."):]
             ops = _OPS_BY_DTYPE[dtype] = {o: _mpi_op(o, name) for o in ReduceOp}
+        return ops[op]
+
+    def all_reduce_inline(self, buf, mpi_op, deadline, describe):
+        """all_reduce of a contiguous tensor run here and now, watched by
+        the watchdog: the blocking path without a Work (the front end's lean
+        path, where the Work and its hand-offs were most of ember's cost
+        over MPI for messages up to a few MB)."""
         watchdog = self._watchdog or self._watchdog_for(describe)
         watchdog.watch(deadline, describe)
         try:
-            self._comm.Allreduce(_IN_PLACE, buf.numpy(), ops[op])
+            self._comm.Allreduce(_IN_PLACE, buf.numpy(), mpi_op)
         finally:
             watchdog.clear()
-        return True
 
     def broadcast(self, buf, src):
         arr = _array(buf)
@@ -262,7 +266,7 @@ def _expired(describe):
 
 _SUPPORTED = {}
 _NAMES = {}
-_OPS_BY_DTYPE = {}  # dtype -> {ReduceOp: MPI op}, for dtypes MPI moves natively (all_reduce_inline)
+_OPS_BY_DTYPE = {}  # dtype -> {ReduceOp: MPI op}, for dtypes MPI moves natively (inline_reduce_op)
 
 
 def _name(t):
